@@ -1,0 +1,107 @@
+"""Parent side of a cell: identity, resume, a child process per run, a row whatever happens.
+
+Hydra calls `launch_cell` once per sweep cell. The cell itself runs in a child process
+(harness.cell); if that process dies without writing its row (killed, segfault, timeout),
+the row is written here with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from harness.record.store import RUNS_SUBDIR, load_results, write_row
+from harness.sweeper import SWEEP_SIZE_ENV
+
+log = logging.getLogger(__name__)
+
+# not part of a run's identity: where it is written, and whether to redo it
+NON_IDENTITY_KEYS = ("results_dir", "force")
+
+
+def config_hash(resolved: dict) -> str:
+    identity = {k: v for k, v in resolved.items() if k not in NON_IDENTITY_KEYS}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def has_ok_row(results_dir: Path, chash: str) -> bool:
+    rows = load_results(results_dir)
+    return bool(((rows["config_hash"] == chash) & (rows["status"] == "ok")).any())
+
+
+def _sweep_position() -> tuple[int | None, str | None, str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        hc = HydraConfig.get()
+        if hc.mode.name == "MULTIRUN":
+            total = os.environ.get(SWEEP_SIZE_ENV, "?")
+            return hc.job.num, hc.sweep.dir, f"cell {hc.job.num + 1}/{total}"
+    except ValueError:
+        pass
+    return None, None, "run"
+
+
+def _fallback_row(spec: dict, cfg: DictConfig, status: str, error: str) -> dict:
+    from harness.run import identity_columns
+
+    row = identity_columns(cfg, spec)
+    row.update(status=status, error=error)
+    return row
+
+
+def launch_cell(cfg: DictConfig) -> str:
+    """Run one cell in a child process unless an ok row exists; returns the status."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    chash = config_hash(resolved)
+    results_dir = Path(cfg.results_dir)
+    job_num, sweep_dir, where = _sweep_position()
+    overrides = " ".join(_task_overrides()) or "(defaults)"
+    if not cfg.force and has_ok_row(results_dir, chash):
+        log.info("%s: %s: skipped, an ok row with config hash %s exists (force=true reruns)", where, overrides, chash)
+        return "skipped"
+    log.info("%s: %s", where, overrides)
+    spec = {"config": resolved, "run_id": uuid.uuid4().hex, "config_hash": chash,
+            "sweep_dir": sweep_dir, "sweep_job_num": job_num}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cell-", delete=False) as fh:
+        json.dump(spec, fh)
+    timeout = cfg.train.get("max_wall_s")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "harness.cell", fh.name], timeout=timeout)
+        rc, status, error = proc.returncode, None, None
+        if rc < 0:
+            sig = signal.Signals(-rc).name
+            status = "oom" if sig == "SIGKILL" else "error"
+            error = f"run process killed by {sig}" + (" (most likely the kernel's out-of-memory killer)"
+                                                      if sig == "SIGKILL" else "")
+        elif rc != 0:
+            status, error = "error", f"run process exited with code {rc} before recording its row"
+    except subprocess.TimeoutExpired:
+        status, error = "timeout", f"run exceeded train.max_wall_s={timeout} s"
+    finally:
+        Path(fh.name).unlink(missing_ok=True)
+    row_file = results_dir / RUNS_SUBDIR / f"{spec['run_id']}.parquet"
+    if not row_file.exists():
+        write_row(_fallback_row(spec, cfg, status or "error", error or "run process wrote no row"), results_dir)
+        log.error("%s: %s", where, error)
+        return status or "error"
+    return "done"
+
+
+def _task_overrides() -> list[str]:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []

@@ -1,0 +1,99 @@
+"""Peak memory of the measured phase.
+
+- CPU: peak resident set size of this process (getrusage; each run has its own process).
+- GPU: torch's max allocated / max reserved, reset when the phase starts, and the device's
+  own used memory from NVML, sampled by a background thread. NVML also sees the CUDA
+  context and other processes' memory, which torch does not. No driver, no NVML: null.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import threading
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process since it started, in bytes."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
+
+
+class NvmlSampler:
+    """Samples the device's used memory (bytes) every `interval_s` in a daemon thread."""
+
+    def __init__(self, device_index: int, interval_s: float = 0.01):
+        self.interval_s = interval_s
+        self.peak_bytes: int | None = None
+        self._stop = threading.Event()
+        self._handle = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self._nvml = pynvml
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(device_index)
+        except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...: normal without a GPU
+            log.debug("NVML unavailable: %s", exc)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    @property
+    def available(self) -> bool:
+        return self._handle is not None
+
+    def _read(self) -> None:
+        used = self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used
+        self.peak_bytes = max(self.peak_bytes or 0, int(used))
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._read()
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self):
+        if self.available:
+            self._read()
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.available:
+            self._stop.set()
+            self._thread.join()
+            self._read()
+
+
+class PeakMemory:
+    """Context manager around the measured phase; `columns()` gives the row's memory columns."""
+
+    def __init__(self, device: str, nvml_interval_s: float = 0.01):
+        self.device = torch.device(device)
+        self.cuda = self.device.type == "cuda"
+        index = self.device.index if self.device.index is not None else (torch.cuda.current_device() if self.cuda else 0)
+        self.nvml = NvmlSampler(index, nvml_interval_s) if self.cuda else None
+
+    def __enter__(self):
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.nvml.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.cuda:
+            torch.cuda.synchronize(self.device)
+            self.nvml.__exit__(*exc)
+
+    def columns(self) -> dict:
+        cols = {"peak_cpu_rss_bytes": peak_rss_bytes(), "peak_gpu_mem_allocated_bytes": None,
+                "peak_gpu_mem_reserved_bytes": None, "peak_gpu_mem_nvml_bytes": None}
+        if self.cuda:
+            cols["peak_gpu_mem_allocated_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
+            cols["peak_gpu_mem_reserved_bytes"] = int(torch.cuda.max_memory_reserved(self.device))
+            cols["peak_gpu_mem_nvml_bytes"] = self.nvml.peak_bytes
+        return cols

@@ -1,0 +1,172 @@
+"""Parameter accounting, computed from the model (never from a method's formula).
+
+- total: parameters of the base model, tied weights counted once.
+- trainable: parameters with requires_grad in the adapted model, tied weights once.
+- added: parameters whose name has no counterpart in the base model (peft's wrapper names
+  are mapped back: `base_layer`, `modules_to_save.default`, `original_module`).
+- changed: base-model entries whose value differs from the original once the method's
+  weights are merged in; methods that cannot merge keep their added parameters on the
+  side, so those count as changed too.
+- head: trainable parameters of the task head (papers' "# Params" leave it out).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+
+_PEFT_PREFIX = re.compile(r"^base_model\.model\.")
+_PEFT_INNER = re.compile(r"\.(base_layer|modules_to_save\.default|original_module)(?=\.)")
+
+
+def base_name(name: str) -> str:
+    """Map a parameter name of a peft-wrapped model to the base model's name for it."""
+    return _PEFT_INNER.sub("", _PEFT_PREFIX.sub("", name))
+
+
+def unique_parameters(model: nn.Module, trainable_only=False) -> dict[str, nn.Parameter]:
+    """name -> parameter, each Parameter object once (tied weights share one object)."""
+    seen, out = set(), {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        if id(p) in seen or (trainable_only and not p.requires_grad):
+            continue
+        seen.add(id(p))
+        out[name] = p
+    return out
+
+
+def count(params) -> int:
+    return int(sum(p.numel() for p in params))
+
+
+@dataclass
+class BaseModelParams:
+    """What the base model had before a method touched it."""
+    names: set[str]
+    total: int
+
+    @classmethod
+    def of(cls, model: nn.Module) -> "BaseModelParams":
+        params = unique_parameters(model)
+        return cls(set(dict(model.named_parameters(remove_duplicate=False))), count(params.values()))
+
+
+def added_parameters(model: nn.Module, base: BaseModelParams) -> dict[str, nn.Parameter]:
+    return {n: p for n, p in unique_parameters(model).items() if base_name(n) not in base.names}
+
+
+def trainable_head_parameters(model: nn.Module, head_modules: list[str]) -> int:
+    heads = tuple(f"{h}." for h in head_modules)
+    return count(p for n, p in unique_parameters(model, trainable_only=True).items()
+                 if base_name(n).startswith(heads))
+
+
+def tuner_layers(model: nn.Module):
+    """(name, module) of every peft layer that wraps a base layer."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return [(n, m) for n, m in model.named_modules()
+            if isinstance(m, BaseTunerLayer) and hasattr(m, "get_base_layer")]
+
+
+def adalora_final_budget(model: nn.Module) -> int | None:
+    """Adapter parameters that remain after AdaLoRA's rank pruning: per adapted matrix
+    r_kept * (in + out + 1), r_kept = non-zero entries of lora_E."""
+    total, found = 0, False
+    for _, m in tuner_layers(model):
+        if not hasattr(m, "lora_E"):
+            continue
+        for key, E in m.lora_E.items():
+            found = True
+            kept = int((E.detach() != 0).sum())
+            a, b = m.lora_A[key], m.lora_B[key]
+            total += kept * (a.shape[1] + b.shape[0] + 1)
+    return total if found else None
+
+
+@dataclass
+class ChangedCount:
+    changed: int
+    source: str  # measured | structural
+    ranks: list[int] = field(default_factory=list)
+
+    def rank_summary(self) -> dict:
+        if not self.ranks:
+            return {"delta_rank_min": None, "delta_rank_median": None, "delta_rank_max": None,
+                    "delta_rank_matrices": None}
+        return {"delta_rank_min": float(min(self.ranks)),
+                "delta_rank_median": float(statistics.median(self.ranks)),
+                "delta_rank_max": float(max(self.ranks)), "delta_rank_matrices": len(self.ranks)}
+
+
+def snapshot_trainable_base(model: nn.Module, base: BaseModelParams) -> dict[str, torch.Tensor]:
+    """CPU copies of the base-model parameters that training may update (selective methods
+    and task heads). Frozen base weights need no copy: they cannot change."""
+    return {base_name(n): p.detach().to("cpu", copy=True)
+            for n, p in unique_parameters(model, trainable_only=True).items() if base_name(n) in base.names}
+
+
+def _matrix_rank(delta: torch.Tensor, dtype: torch.dtype) -> int | None:
+    """Numerical rank with the tolerance of the dtype the delta was computed in (a rank-8
+    product rounded to fp32 is not full rank)."""
+    if delta.dim() != 2:
+        return None
+    rtol = max(delta.shape) * torch.finfo(dtype).eps
+    return int(torch.linalg.matrix_rank(delta.detach().to("cpu", torch.float64), rtol=rtol))
+
+
+def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, torch.Tensor],
+                  mergeable: bool, n_added: int) -> ChangedCount:
+    """Measured: compare values after training (and after merging, where the method merges)
+    with the originals. Each peft layer is merged, compared and unmerged in turn, so only one
+    layer's weight is ever copied."""
+    changed, ranks = 0, []
+    params = unique_parameters(model)
+    seen = set()
+    if mergeable:
+        for _, layer in tuner_layers(model):
+            weight = layer.get_base_layer().weight
+            original = weight.detach().clone()
+            layer.merge()
+            diff = weight.detach() != original
+            changed += int(diff.sum())
+            delta = (layer.get_delta_weight(layer.active_adapters[0])
+                     if hasattr(layer, "get_delta_weight") else weight.detach().double() - original.double())
+            rank = _matrix_rank(delta, weight.dtype)
+            if rank is not None:
+                ranks.append(rank)
+            layer.unmerge()
+            seen.add(id(weight))
+    for name, p in params.items():
+        if id(p) in seen:
+            continue
+        key = base_name(name)
+        if key in before:
+            now = p.detach().cpu()
+            diff = now != before[key]
+            changed += int(diff.sum())
+    if not mergeable:
+        changed += n_added
+    return ChangedCount(changed, "measured", ranks if mergeable else [])
+
+
+def count_changed_structural(model: nn.Module, base: BaseModelParams, mergeable: bool,
+                             n_added: int) -> ChangedCount:
+    """Count mode (meta device, no values): every entry the method can reach. A merged
+    low-rank product generally touches every entry of the matrix it is added to."""
+    changed, seen = 0, set()
+    if mergeable:
+        for _, layer in tuner_layers(model):
+            weight = layer.get_base_layer().weight
+            changed += weight.numel()
+            seen.add(id(weight))
+    for name, p in unique_parameters(model, trainable_only=True).items():
+        if id(p) not in seen and base_name(name) in base.names:
+            changed += p.numel()
+    if not mergeable:
+        changed += n_added
+    return ChangedCount(changed, "structural")

@@ -1,0 +1,52 @@
+"""Analytical memory estimate of a training run, recorded next to the measured peak.
+
+  weights      = frozen and trainable parameters at their storage precision
+                 (fp32 master weights under autocast; int8 = 1 byte, int4 = 0.5 byte for
+                 quantised linear weights)
+  gradients    = trainable parameters x 4 bytes
+  optimizer    = trainable parameters x 8 bytes (AdamW: two fp32 moments)
+  activations  = per layer that backprop must traverse, s*b*h*(34 + 5*a*s/h) bytes at
+                 16-bit (Korthikanti et al. 2022, no recomputation), doubled for fp32
+
+The layers backprop traverses start at the lowest layer holding a trainable parameter
+(everything, if the embeddings or a prompt below the stack train).
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from harness.measure.params import base_name, unique_parameters
+from harness.models.architecture import layer_stack
+
+_WEIGHT_BYTES = {"fp32": 4, "bf16": 4, "fp16": 4, "int8": 1, "int4": 0.5}
+
+
+def layers_in_backprop(model: nn.Module, head_modules: list[str]) -> int:
+    stack_name, stack = layer_stack(model)
+    heads = tuple(f"{h}." for h in head_modules)
+    lowest = len(stack)
+    for name, p in model.named_parameters():
+        if not p.requires_grad or base_name(name).startswith(heads):
+            continue
+        if not name.startswith(f"{stack_name}."):
+            return len(stack)  # embeddings or a prompt below the stack train
+        lowest = min(lowest, int(name[len(stack_name) + 1:].split(".", 1)[0]))
+    return len(stack) - lowest
+
+
+def predict(model: nn.Module, head_modules: list[str], precision: str, batch_size: int, seq_len: float) -> dict:
+    cfg = model.config if hasattr(model, "config") else model.base_model.model.config
+    h, a = cfg.hidden_size, cfg.num_attention_heads
+    params = unique_parameters(model)
+    trainable = sum(p.numel() for p in params.values() if p.requires_grad)
+    frozen = sum(p.numel() for p in params.values() if not p.requires_grad)
+    weights = int(trainable * 4 + frozen * _WEIGHT_BYTES[precision])
+    act_bytes_per_value = 2 if precision in ("bf16", "fp16", "int8", "int4") else 4
+    s, b = seq_len, batch_size
+    per_layer = s * b * h * (34 + 5 * a * s / h) * act_bytes_per_value / 2
+    activations = int(layers_in_backprop(model, head_modules) * per_layer)
+    grads, optim = trainable * 4, trainable * 8
+    return {"predicted_mem_weights_bytes": weights, "predicted_mem_grads_bytes": grads,
+            "predicted_mem_optimizer_bytes": optim, "predicted_mem_activations_bytes": activations,
+            "predicted_mem_total_bytes": weights + grads + optim + activations}

@@ -1,0 +1,78 @@
+"""Methods: one registry from a config name to how the method is applied.
+
+Adding a method = one `conf/method/<name>.yaml` plus one `@register(...)` entry in a module
+of this package (peft_methods.py for everything peft implements, selective.py for the
+methods that only choose which base parameters train).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import torch.nn as nn
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from harness.errors import ConfigError
+
+
+@dataclass
+class MethodContext:
+    """What a method may need to know besides its own arguments."""
+    model_type: str
+    head_modules: list[str]
+    total_steps: int = 1  # optimizer steps of the whole schedule (AdaLoRA's total_step)
+
+
+@dataclass
+class Method:
+    name: str
+    args_type: type
+    apply: Callable[[nn.Module, Any, MethodContext], nn.Module]
+    # adapters can be folded into the base weights (no inference overhead once merged)
+    mergeable: bool = False
+    # a hook called after every optimizer step (AdaLoRA's budget allocation)
+    after_step: Optional[Callable[[nn.Module, int], None]] = None
+    # adds parameters the base model did not have
+    additive: bool = True
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, args_type: type, *, mergeable=False, additive=True, after_step=None):
+    def wrap(fn):
+        METHODS[name] = Method(name, args_type, fn, mergeable, after_step, additive)
+        return fn
+    return wrap
+
+
+def get_method(name: str) -> Method:
+    _load_all()
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; valid: {', '.join(sorted(METHODS))}")
+    return METHODS[name]
+
+
+def parse_args(method: Method, cfg) -> Any:
+    """Validate the method's config section against its dataclass: unknown fields and
+    wrong types fail with one line naming the field."""
+    raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("name", "variant")}
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(method.args_type), raw)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(f"method.{exc.key if getattr(exc, 'key', None) else ''}: "
+                          f"{str(exc).splitlines()[0]} (method {method.name!r} takes "
+                          f"{[f.name for f in dataclasses.fields(method.args_type)]})") from None
+    return OmegaConf.to_object(merged)
+
+
+def args_json(args: Any) -> str:
+    import json
+    return json.dumps(dataclasses.asdict(args), sort_keys=True)
+
+
+def _load_all() -> None:
+    from harness.methods import peft_methods, selective  # noqa: F401  (registration side effect)

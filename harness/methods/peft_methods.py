@@ -1,0 +1,124 @@
+"""Every method peft implements, applied through peft itself."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import peft
+from peft import TaskType, get_peft_model
+
+from harness.errors import ConfigError
+from harness.methods import MethodContext, register
+from harness.models.architecture import ia3_targets, lora_targets
+
+
+@dataclass
+class LoraArgs:
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: Optional[list[str]] = None
+
+
+@register("lora", LoraArgs, mergeable=True)
+def lora(model, args: LoraArgs, ctx: MethodContext):
+    return get_peft_model(model, peft.LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
+        target_modules=args.target_modules or lora_targets(ctx.model_type),
+        modules_to_save=ctx.head_modules))
+
+
+@dataclass
+class AdaLoraArgs:
+    init_r: int = 12
+    target_r: int = 8
+    alpha: int = 16
+    dropout: float = 0.1
+    target_modules: Optional[list[str]] = None
+    tinit: Optional[int] = None
+    tfinal: Optional[int] = None
+    tinit_ratio: float = 0.1
+    tfinal_ratio: float = 0.3
+    deltaT: int = 10
+    beta1: float = 0.85
+    beta2: float = 0.85
+    orth_reg_weight: float = 0.1
+
+
+def adalora_after_step(model, global_step: int) -> None:
+    # peft: call after optimizer.step() and before zero_grad(); it needs the gradients
+    model.base_model.update_and_allocate(global_step)
+
+
+@register("adalora", AdaLoraArgs, mergeable=True, after_step=adalora_after_step)
+def adalora(model, args: AdaLoraArgs, ctx: MethodContext):
+    total = ctx.total_steps
+    tinit = args.tinit if args.tinit is not None else int(args.tinit_ratio * total)
+    tfinal = args.tfinal if args.tfinal is not None else int(args.tfinal_ratio * total)
+    if tinit + tfinal >= total:
+        raise ConfigError(f"method.tinit ({tinit}) + method.tfinal ({tfinal}) must be below the schedule's "
+                          f"{total} optimizer steps; lower them or train longer")
+    return get_peft_model(model, peft.AdaLoraConfig(
+        task_type=TaskType.SEQ_CLS, init_r=args.init_r, target_r=args.target_r, lora_alpha=args.alpha,
+        lora_dropout=args.dropout, target_modules=args.target_modules or lora_targets(ctx.model_type),
+        tinit=tinit, tfinal=tfinal, deltaT=args.deltaT, beta1=args.beta1, beta2=args.beta2,
+        orth_reg_weight=args.orth_reg_weight, total_step=total, modules_to_save=ctx.head_modules))
+
+
+@dataclass
+class IA3Args:
+    target_modules: Optional[list[str]] = None
+    feedforward_modules: Optional[list[str]] = None
+
+
+@register("ia3", IA3Args, mergeable=True)
+def ia3(model, args: IA3Args, ctx: MethodContext):
+    if args.target_modules:
+        targets, ff = args.target_modules, args.feedforward_modules or []
+    else:
+        targets, ff = ia3_targets(ctx.model_type)
+    return get_peft_model(model, peft.IA3Config(task_type=TaskType.SEQ_CLS, target_modules=targets,
+                                       feedforward_modules=ff, modules_to_save=ctx.head_modules))
+
+
+@dataclass
+class PromptTuningArgs:
+    num_virtual_tokens: int = 20
+
+
+@register("prompt_tuning", PromptTuningArgs)
+def prompt_tuning(model, args: PromptTuningArgs, ctx: MethodContext):
+    return get_peft_model(model, peft.PromptTuningConfig(task_type=TaskType.SEQ_CLS,
+                                                num_virtual_tokens=args.num_virtual_tokens,
+                                                modules_to_save=ctx.head_modules))
+
+
+@dataclass
+class PrefixTuningArgs:
+    num_virtual_tokens: int = 20
+    prefix_projection: bool = False
+    encoder_hidden_size: int = 512
+
+
+@register("prefix_tuning", PrefixTuningArgs)
+def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
+    return get_peft_model(model, peft.PrefixTuningConfig(task_type=TaskType.SEQ_CLS,
+                                                num_virtual_tokens=args.num_virtual_tokens,
+                                                prefix_projection=args.prefix_projection,
+                                                encoder_hidden_size=args.encoder_hidden_size,
+                                                modules_to_save=ctx.head_modules))
+
+
+@dataclass
+class PTuningArgs:
+    num_virtual_tokens: int = 20
+    encoder_hidden_size: int = 128
+
+
+@register("p_tuning", PTuningArgs)
+def p_tuning(model, args: PTuningArgs, ctx: MethodContext):
+    return get_peft_model(model, peft.PromptEncoderConfig(task_type=TaskType.SEQ_CLS,
+                                                 num_virtual_tokens=args.num_virtual_tokens,
+                                                 encoder_hidden_size=args.encoder_hidden_size,
+                                                 modules_to_save=ctx.head_modules))

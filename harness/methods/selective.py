@@ -1,0 +1,52 @@
+"""Methods that add nothing and only choose which base parameters train."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch.nn as nn
+
+from harness.methods import MethodContext, register
+from harness.models.architecture import layer_stack
+
+
+def _train_only(model: nn.Module, keep) -> nn.Module:
+    for name, p in model.named_parameters():
+        p.requires_grad_(keep(name))
+    return model
+
+
+def _in_head(name: str, ctx: MethodContext) -> bool:
+    return name.split(".", 1)[0] in ctx.head_modules
+
+
+@dataclass
+class NoArgs:
+    pass
+
+
+@register("full_ft", NoArgs, additive=False)
+def full_ft(model, args, ctx):
+    return _train_only(model, lambda name: True)
+
+
+@register("bitfit", NoArgs, additive=False)
+def bitfit(model, args, ctx):
+    """Ben-Zaken et al. 2021: bias terms of the backbone, plus the new task head."""
+    return _train_only(model, lambda name: name.endswith(".bias") or _in_head(name, ctx))
+
+
+@dataclass
+class FreezeArgs:
+    trainable_layers: int = 3
+
+
+@register("freeze", FreezeArgs, additive=False)
+def freeze(model, args, ctx):
+    """Only the top `trainable_layers` layers of the stack and the task head train."""
+    stack_name, stack = layer_stack(model)
+    if not 0 < args.trainable_layers <= len(stack):
+        from harness.errors import ConfigError
+        raise ConfigError(f"method.trainable_layers={args.trainable_layers}: expected 1..{len(stack)}")
+    top = tuple(f"{stack_name}.{i}." for i in range(len(stack) - args.trainable_layers, len(stack)))
+    return _train_only(model, lambda name: name.startswith(top) or _in_head(name, ctx))

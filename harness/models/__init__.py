@@ -1,0 +1,1 @@
+"""Models: where a model comes from (loading.py) and its architecture facts (architecture.py)."""

@@ -1,0 +1,68 @@
+"""Architecture facts the methods need: default adapter targets, the layer stack, the task head.
+
+Defaults follow the papers: all attention and FFN matrices of every layer, never the
+pooler (BERT's `pooler.dense` would be caught by a bare `dense` target).
+"""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from harness.errors import ConfigError
+
+# peft matches a list entry against the end of a module's dotted name.
+LORA_TARGETS: dict[str, list[str]] = {
+    "bert": ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"],
+    "roberta": ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"],
+    "deberta-v2": ["query_proj", "key_proj", "value_proj", "attention.output.dense",
+                   "intermediate.dense", "output.dense"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+}
+
+# (IA)^3: keys, values and the FFN's second matrix, which is scaled on its input.
+IA3_TARGETS: dict[str, tuple[list[str], list[str]]] = {
+    "bert": (["key", "value", "layer.\\d+.output.dense"], ["layer.\\d+.output.dense"]),
+    "roberta": (["key", "value", "layer.\\d+.output.dense"], ["layer.\\d+.output.dense"]),
+    "deberta-v2": (["key_proj", "value_proj", "layer.\\d+.output.dense"], ["layer.\\d+.output.dense"]),
+    "llama": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "qwen2": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "mistral": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+}
+
+
+def lora_targets(model_type: str) -> list[str]:
+    if model_type not in LORA_TARGETS:
+        raise ConfigError(f"no default target modules for model_type {model_type!r}; set "
+                          f"method.target_modules=[...] (known: {', '.join(sorted(LORA_TARGETS))})")
+    return list(LORA_TARGETS[model_type])
+
+
+def ia3_targets(model_type: str) -> tuple[str, str]:
+    """peft regex strings (full match) for target and feed-forward modules."""
+    if model_type not in IA3_TARGETS:
+        raise ConfigError(f"no default (IA)3 targets for model_type {model_type!r}; set "
+                          f"method.target_modules and method.feedforward_modules")
+    targets, ff = IA3_TARGETS[model_type]
+    return (".*\\.(" + "|".join(targets) + ")$", ".*\\.(" + "|".join(ff) + ")$")
+
+
+def layer_stack(model: nn.Module) -> tuple[str, nn.ModuleList]:
+    """The transformer's repeated layers: the longest nn.ModuleList in the model."""
+    best = None
+    for name, module in model.named_modules():
+        if isinstance(module, nn.ModuleList) and (best is None or len(module) > len(best[1])):
+            best = (name, module)
+    if best is None:
+        raise ConfigError(f"{type(model).__name__}: found no layer stack (nn.ModuleList)")
+    return best
+
+
+def head_module_names(model: nn.Module) -> list[str]:
+    """Top-level modules outside the pretrained backbone: the task head (classifier, score,
+    and DeBERTa's context pooler). They are new, so every method trains them."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return [name for name, child in model.named_children()
+            if name != prefix and any(True for _ in child.parameters())]

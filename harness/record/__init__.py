@@ -1,0 +1,1 @@
+"""The run record: one row per run (schema.py), written and read as Parquet (store.py)."""

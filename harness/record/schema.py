@@ -1,0 +1,144 @@
+"""The result row: every column, its type and unit. Bump SCHEMA_VERSION on any change.
+
+Units are in the names: `_bytes`, `_s`, `_ms`, `_per_s`, `pct_` (percent of params_total).
+Metric columns are fractions in [0, 1] (correlations in [-1, 1]); `score` is the task's
+primary metric, same scale. Nullable everywhere: a run that failed early has only identity
+columns, `status` and `error`.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_I = pa.int64()
+_F = pa.float64()
+_S = pa.string()
+_B = pa.bool_()
+
+# (name, type, description)
+COLUMNS: list[tuple[str, pa.DataType, str]] = [
+    # identity
+    ("schema_version", _I, "version of this schema"),
+    ("run_id", _S, "unique id of this run (uuid4 hex)"),
+    ("config_hash", _S, "sha256 of the run's identity config (not paths, not timestamps)"),
+    ("timestamp_utc", _S, "ISO-8601 start time"),
+    ("sweep_dir", _S, "Hydra multirun folder, null for single runs"),
+    ("sweep_job_num", _I, "index of the cell in its sweep"),
+    ("mode", _S, "train | count"),
+    ("status", _S, "ok | oom | error | nan_loss | missing_data | unsupported | timeout"),
+    ("error", _S, "one-line error text when status != ok"),
+    # sweep axes
+    ("model", _S, "model config name"),
+    ("model_name_or_path", _S, "hub id or local path actually loaded"),
+    ("model_type", _S, "transformers model_type"),
+    ("random_init", _B, "weights drawn at random (scores meaningless)"),
+    ("method", _S, "method registry name"),
+    ("method_args", _S, "method arguments as sorted JSON"),
+    ("method_label", _S, "short human label, e.g. 'lora r=8'"),
+    ("task", _S, "task config name, e.g. glue/sst2"),
+    ("precision", _S, "fp32 | bf16 | fp16 | int8 | int4"),
+    ("batch_size", _I, "examples per forward pass"),
+    ("grad_accum_steps", _I, "micro-batches per optimizer step"),
+    ("lr", _F, "peak learning rate"),
+    ("epochs", _F, "epochs requested"),
+    ("max_steps", _I, "optimizer-step cap, null = epochs decide"),
+    ("max_seq_length", _I, "tokens, truncation length"),
+    ("seed", _I, "random seed"),
+    ("max_train_samples", _I, "training subset cap, null = full split"),
+    ("max_eval_samples", _I, "evaluation subset cap, null = full split"),
+    ("train_examples", _I, "training examples actually used"),
+    ("train_examples_full", _I, "size of the task's full training split"),
+    ("eval_examples", _I, "evaluation examples actually scored"),
+    # parameter accounting
+    ("params_total", _I, "parameters of the base model (tied counted once)"),
+    ("params_trainable", _I, "parameters with requires_grad in the adapted model (tied once)"),
+    ("params_trainable_initial", _I, "trainable before training (differs from final for AdaLoRA)"),
+    ("params_adapter_budget_final", _I, "AdaLoRA: adapter parameters left after budget allocation"),
+    ("params_added", _I, "parameters that did not exist in the base model"),
+    ("params_head", _I, "trainable parameters of the task head (papers' '# Params' leave it out)"),
+    ("params_changed", _I, "base-model entries whose value differs after merging (+ params_added when the method cannot merge)"),
+    ("params_changed_source", _S, "measured (value comparison after training) | structural (count mode: entries the method can reach)"),
+    ("pct_trainable", _F, "params_trainable / params_total * 100"),
+    ("pct_added", _F, "params_added / params_total * 100"),
+    ("pct_changed", _F, "params_changed / params_total * 100"),
+    ("delta_rank_min", _F, "min over adapted matrices of rank(W_merged - W_base)"),
+    ("delta_rank_median", _F, "median of the same"),
+    ("delta_rank_max", _F, "max of the same"),
+    ("delta_rank_matrices", _I, "number of matrices the delta ranks are taken over"),
+    ("adapter_size_bytes", _I, "bytes of the saved trainable/adapter weights (safetensors)"),
+    # time and throughput
+    ("run_wall_s", _F, "seconds, whole run in the child process (load to record)"),
+    ("train_wall_s", _F, "seconds, training loop"),
+    ("train_steps", _I, "optimizer steps taken"),
+    ("train_examples_per_s", _F, "steady state (warm-up steps excluded)"),
+    ("train_tokens_per_s", _F, "steady state, non-padding tokens"),
+    ("step_time_median_s", _F, "median optimizer-step time, steady state"),
+    ("step_time_p90_s", _F, "90th percentile optimizer-step time, steady state"),
+    ("train_hours_per_epoch", _F, "full training split / steady examples_per_s / 3600"),
+    ("train_hours_per_epoch_extrapolated", _B, "true when fewer examples than the full split were trained"),
+    ("eval_wall_s", _F, "seconds, evaluation"),
+    ("eval_examples_per_s", _F, "evaluation throughput"),
+    ("first_train_loss", _F, "loss of the first micro-batch"),
+    ("final_train_loss", _F, "mean loss of the last 10 micro-batches"),
+    # memory
+    ("peak_cpu_rss_bytes", _I, "peak resident set size of the run's process (getrusage)"),
+    ("peak_gpu_mem_allocated_bytes", _I, "torch.cuda.max_memory_allocated over the measured phase"),
+    ("peak_gpu_mem_reserved_bytes", _I, "torch.cuda.max_memory_reserved over the measured phase"),
+    ("peak_gpu_mem_nvml_bytes", _I, "device used memory from NVML, sampled (includes the CUDA context)"),
+    ("predicted_mem_weights_bytes", _I, "analytical: weights at load precision"),
+    ("predicted_mem_grads_bytes", _I, "analytical: gradients of trainable parameters"),
+    ("predicted_mem_optimizer_bytes", _I, "analytical: AdamW state, 2 x trainable x fp32"),
+    ("predicted_mem_activations_bytes", _I, "analytical: stored activations for backward"),
+    ("predicted_mem_total_bytes", _I, "sum of the predicted parts"),
+    # inference overhead
+    ("latency_base_ms", _F, "median forward latency of the base model (fixed batch and length)"),
+    ("latency_adapted_ms", _F, "same, adapted model, adapters unmerged"),
+    ("latency_merged_ms", _F, "same, adapters merged (null when the method cannot merge)"),
+    ("latency_ratio_adapted", _F, "latency_adapted_ms / latency_base_ms"),
+    ("latency_ratio_merged", _F, "latency_merged_ms / latency_base_ms"),
+    # task scores
+    ("metric_accuracy", _F, "accuracy (MNLI: matched)"),
+    ("metric_accuracy_mm", _F, "MNLI mismatched accuracy"),
+    ("metric_f1", _F, "F1 of the positive class (MRPC, QQP)"),
+    ("metric_matthews", _F, "Matthews correlation (CoLA)"),
+    ("metric_pearson", _F, "Pearson correlation (STS-B)"),
+    ("metric_spearman", _F, "Spearman correlation (STS-B)"),
+    ("score", _F, "the task's primary metric"),
+    ("score_name", _S, "which metric `score` is"),
+    # environment
+    ("git_commit", _S, "commit of the harness checkout"),
+    ("git_dirty", _B, "uncommitted changes present"),
+    ("hostname", _S, "machine name"),
+    ("python_version", _S, ""),
+    ("torch_version", _S, ""),
+    ("transformers_version", _S, ""),
+    ("peft_version", _S, ""),
+    ("accelerate_version", _S, ""),
+    ("bitsandbytes_version", _S, ""),
+    ("device", _S, "cpu | cuda"),
+    ("device_name", _S, "GPU name, or the CPU model on CPU runs"),
+    ("device_count", _I, "visible accelerators"),
+    ("cpu_threads", _I, "torch intra-op threads"),
+    ("cuda_version", _S, "CUDA runtime torch was built with"),
+]
+
+NAMES: list[str] = [name for name, _, _ in COLUMNS]
+ARROW_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in COLUMNS]).with_metadata(
+    {"peft_bench_schema_version": str(SCHEMA_VERSION)}
+)
+
+# Columns that say which cell a row is, independent of when or where it ran.
+IDENTITY_COLUMNS = [
+    "mode", "model", "random_init", "method", "method_args", "task", "precision", "batch_size",
+    "grad_accum_steps", "lr", "epochs", "max_steps", "max_seq_length", "seed",
+    "max_train_samples", "max_eval_samples",
+]
+
+
+def markdown_table() -> str:
+    """The schema as a Markdown table (for the README)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{n}` | {t} | {d} |" for n, t, d in COLUMNS]
+    return "\n".join(lines)

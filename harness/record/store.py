@@ -1,0 +1,128 @@
+"""Parquet result files: one file per run, written atomically; one loader for all rows.
+
+Many processes (or machines on a shared filesystem) may write into one results folder at
+once: every run writes `<results_dir>/runs/<run_id>.parquet` through a temporary file and
+an atomic rename, so a reader never sees a partial file and nothing needs a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.record.schema import ARROW_SCHEMA, NAMES, SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+RUNS_SUBDIR = "runs"
+
+
+def write_row(row: dict, results_dir: str | os.PathLike) -> Path:
+    """Write one run's row as its own Parquet file; returns the final path."""
+    unknown = set(row) - set(NAMES)
+    if unknown:
+        raise ValueError(f"row has columns not in the schema: {sorted(unknown)}")
+    full = {name: [row.get(name)] for name in NAMES}
+    full["schema_version"] = [SCHEMA_VERSION]
+    table = pa.Table.from_pydict(full, schema=ARROW_SCHEMA)
+    out_dir = Path(results_dir) / RUNS_SUBDIR
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(f"results_dir {out_dir}: cannot create folder ({exc.strerror})") from exc
+    final = out_dir / f"{row['run_id']}.parquet"
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=out_dir)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return final
+
+
+def result_files(results_dir: str | os.PathLike) -> list[Path]:
+    """All finished result files under results_dir (temporary files excluded)."""
+    root = Path(results_dir)
+    if not root.exists():
+        return []
+    return sorted(p for p in root.rglob("*.parquet") if not p.name.startswith(".tmp-")
+                  and "baselines" not in p.relative_to(root).parts)
+
+
+def load_results(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
+    """Every row under results_dir as one DataFrame with the current schema's columns.
+
+    A file that cannot be read (truncated, not Parquet) is skipped with a warning naming it;
+    it never hides the other rows.
+    """
+    frames = []
+    for path in result_files(results_dir):
+        try:
+            frames.append(read_table(path))
+        except ValueError as exc:
+            log.warning("skipping %s", exc)
+    if not frames:
+        return empty_frame()
+    return pd.concat(frames, ignore_index=True)
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read one Parquet file of rows, conformed to the current schema.
+
+    Raises ValueError with a one-line message naming the file on any problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
+    missing = [n for n in ("run_id", "status", "schema_version") if n not in table.column_names]
+    if missing:
+        raise ValueError(f"{path}: not a peft-bench result file (missing columns {missing})")
+    df = table.to_pandas()
+    versions = set(df["schema_version"].dropna().astype(int))
+    if versions - {SCHEMA_VERSION}:
+        raise ValueError(f"{path}: schema version {sorted(versions)} but this harness reads "
+                         f"version {SCHEMA_VERSION}; columns missing here: "
+                         f"{sorted(set(NAMES) - set(df.columns))}")
+    return conform(df)
+
+
+def conform(df: pd.DataFrame) -> pd.DataFrame:
+    """Add absent schema columns as nulls and order columns as the schema does."""
+    for name in NAMES:
+        if name not in df.columns:
+            df[name] = None
+    return df[NAMES]
+
+
+def empty_frame() -> pd.DataFrame:
+    return ARROW_SCHEMA.empty_table().to_pandas()
+
+
+def write_frame(df: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Write a DataFrame of rows (e.g. a baseline) to one Parquet file, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table = pa.Table.from_pandas(conform(df.copy()), schema=ARROW_SCHEMA, preserve_index=False)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pq.write_table(table, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,142 @@
+"""The training loop: AdamW, linear schedule with warmup, gradient accumulation, autocast.
+
+Plain PyTorch, read top to bottom. Per optimizer step the clock is read around the whole
+step (data collation included, as a user's loop would pay it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from harness.errors import NanLossError, UnsupportedError
+from harness.measure.throughput import StepTimer
+from harness.tasks.batching import Encoded, collate, length_grouped_batches
+
+log = logging.getLogger(__name__)
+
+
+def schedule_steps(n_examples: int, train_cfg) -> int:
+    """Optimizer steps of the whole schedule (AdaLoRA's total_step comes from here)."""
+    micro = math.ceil(n_examples / train_cfg.batch_size)
+    per_epoch = max(1, math.ceil(micro / train_cfg.grad_accum_steps))
+    if train_cfg.max_steps:
+        return int(train_cfg.max_steps)
+    return max(1, math.ceil(per_epoch * train_cfg.epochs))
+
+
+def autocast_for(precision: str, device: torch.device):
+    """Autocast context for the precision; fp16 only on CUDA (CPU fp16 training is unsupported)."""
+    if precision == "bf16" or precision == "int4":
+        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+            raise UnsupportedError(f"precision={precision}: this GPU has no bf16 support")
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise UnsupportedError("precision=fp16: fp16 training needs a CUDA device; use bf16 on CPU")
+        return lambda: torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext
+
+
+@dataclass
+class TrainResult:
+    steps: int = 0
+    wall_s: float = 0.0
+    first_loss: Optional[float] = None
+    losses: list[float] = field(default_factory=list)
+    padded_tokens: int = 0
+    sequences: int = 0
+    best_eval: Optional[dict] = None
+
+    @property
+    def final_loss(self) -> Optional[float]:
+        tail = self.losses[-10:]
+        return sum(tail) / len(tail) if tail else None
+
+    @property
+    def mean_padded_length(self) -> float:
+        """Mean padded length of a training sequence (tokens)."""
+        return self.padded_tokens / max(1, self.sequences)
+
+
+def _fmt(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, timer: StepTimer,
+          pad_id: int, regression: bool, total_steps: int,
+          after_step: Optional[Callable] = None, evaluate: Optional[Callable[[], dict]] = None,
+          score_key: str = "score") -> TrainResult:
+    torch.manual_seed(train_cfg.seed)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(train_cfg.warmup_ratio * total_steps), total_steps)
+    autocast = autocast_for(precision, device)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    lengths = [len(x) for x in enc.input_ids]
+    accum = train_cfg.grad_accum_steps
+    result = TrainResult()
+    log_every = max(1, total_steps // 10)
+    model.train()
+    t_start = time.perf_counter()
+    epoch = 0
+    while result.steps < total_steps:
+        batches = length_grouped_batches(lengths, train_cfg.batch_size, seed=train_cfg.seed + epoch)
+        usable = len(batches) - len(batches) % accum if len(batches) >= accum else len(batches)
+        for first in range(0, usable, accum):
+            group = batches[first:first + accum]
+            timer.start()
+            examples = tokens = 0
+            for indices in group:
+                batch = {k: v.to(device) for k, v in collate(enc, indices, pad_id, regression).items()}
+                with autocast():
+                    loss = model(**batch).loss / len(group)
+                if not torch.isfinite(loss):
+                    raise NanLossError(f"training loss is {loss.item()} at step {result.steps + 1}")
+                (scaler.scale(loss) if scaler else loss).backward()
+                value = loss.item() * len(group)
+                result.first_loss = value if result.first_loss is None else result.first_loss
+                result.losses.append(value)
+                examples += len(indices)
+                tokens += int(batch["attention_mask"].sum())
+                result.padded_tokens += batch["input_ids"].numel()
+                result.sequences += len(indices)
+            if scaler:
+                scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(trainable, train_cfg.max_grad_norm)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            result.steps += 1
+            if after_step:
+                after_step(model, result.steps)
+            optimizer.zero_grad(set_to_none=True)
+            timer.stop(examples, tokens)
+            if result.steps % log_every == 0 or result.steps == total_steps:
+                elapsed = time.perf_counter() - t_start
+                eta = elapsed / result.steps * (total_steps - result.steps)
+                log.info("step %d/%d (%d%%) loss %.4f | %.1f ex/s | elapsed %s ETA %s", result.steps,
+                         total_steps, 100 * result.steps // total_steps, result.final_loss,
+                         examples / timer.step_s[-1], _fmt(elapsed), _fmt(eta))
+            if result.steps >= total_steps:
+                break
+        epoch += 1
+        if evaluate and train_cfg.eval_every_epoch and result.steps < total_steps:
+            scores = evaluate()
+            log.info("epoch %d eval: %s", epoch, scores)
+            if result.best_eval is None or (scores.get(score_key) or -1e9) > (result.best_eval.get(score_key) or -1e9):
+                result.best_eval = scores
+            model.train()
+    result.wall_s = time.perf_counter() - t_start
+    return result

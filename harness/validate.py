@@ -1,0 +1,76 @@
+"""Config checks that run in the parent before a cell starts: every name known, every field
+of the right type. Each failure is one ConfigError line naming the field."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from harness.errors import ConfigError
+
+MODES = ("train", "count")
+PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
+
+
+@dataclass
+class TrainSchema:
+    batch_size: int = 32
+    grad_accum_steps: int = 1
+    lr: float = 5e-4
+    weight_decay: float = 0.0
+    epochs: float = 1.0
+    max_steps: Optional[int] = None
+    warmup_ratio: float = 0.06
+    max_seq_length: int = 128
+    seed: int = 42
+    eval_every_epoch: bool = False
+    max_grad_norm: float = 1.0
+    max_wall_s: Optional[float] = None
+    num_threads: Optional[int] = None
+
+
+@dataclass
+class DataSchema:
+    glue_dir: Optional[str] = None
+    glue_hub_id: str = "nyu-mll/glue"
+    max_train_samples: Optional[int] = None
+    max_eval_samples: Optional[int] = None
+
+
+@dataclass
+class MeasureSchema:
+    warmup_steps: int = 3
+    nvml_interval_s: float = 0.01
+    latency_batch_size: int = 8
+    latency_seq_len: int = 128
+    latency_repeats: int = 5
+    count_changed: bool = True
+
+
+def _check(section: str, schema: type, node) -> None:
+    try:
+        OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(node, resolve=True))
+    except OmegaConfBaseException as exc:
+        key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?"
+        raise ConfigError(f"{section}.{key}: {str(exc).splitlines()[0]}") from None
+
+
+def validate(cfg: DictConfig) -> None:
+    from harness.methods import get_method, parse_args
+    from harness.tasks import get_task
+
+    if cfg.mode not in MODES:
+        raise ConfigError(f"mode={cfg.mode!r}; valid: {', '.join(MODES)}")
+    if cfg.precision.name not in PRECISIONS:
+        raise ConfigError(f"precision.name={cfg.precision.name!r}; valid: {', '.join(PRECISIONS)}")
+    _check("train", TrainSchema, cfg.train)
+    _check("data", DataSchema, cfg.data)
+    _check("measure", MeasureSchema, cfg.measure)
+    for field in ("batch_size", "grad_accum_steps", "max_seq_length"):
+        if cfg.train[field] < 1:
+            raise ConfigError(f"train.{field}={cfg.train[field]}: expected a positive integer")
+    get_task(cfg.task.name)
+    parse_args(get_method(cfg.method.name), cfg.method)
