@@ -8,7 +8,6 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-import harness.sweeper  # noqa: F401  (registers hydra/sweeper=progress)
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CHECKED_GROUPS = ("model", "method", "task", "precision", "train", "sweep")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -21,7 +20,6 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from harness.record.store import RUNS_SUBDIR, load_results, write_row
-from harness.sweeper import SWEEP_SIZE_ENV
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +37,28 @@ def has_ok_row(results_dir: Path, chash: str) -> bool:
     return bool(((rows["config_hash"] == chash) & (rows["status"] == "ok")).any())
 
 
+def sweep_size(sweep_dir: str) -> int | None:
+    """Cells in this multirun, recomputed the way Hydra's basic sweeper expands them from the
+    multirun.yaml it saves before launching."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        saved = OmegaConf.load(Path(sweep_dir) / "multirun.yaml").hydra
+        params = [f"{k}={v}" for k, v in (saved.sweeper.params or {}).items()] + list(saved.overrides.task)
+        overrides = OverridesParser.create().parse_overrides(params)
+        return len(BasicSweeper.split_arguments(overrides, None)[0])
+    except Exception:  # progress display only; never fail a run over it
+        return None
+
+
 def _sweep_position() -> tuple[int | None, str | None, str]:
     try:
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
         if hc.mode.name == "MULTIRUN":
-            total = os.environ.get(SWEEP_SIZE_ENV, "?")
-            return hc.job.num, hc.sweep.dir, f"cell {hc.job.num + 1}/{total}"
+            return hc.job.num, hc.sweep.dir, f"cell {hc.job.num + 1}/{sweep_size(hc.sweep.dir) or '?'}"
     except ValueError:
         pass
     return None, None, "run"
