@@ -19,13 +19,26 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 
-_PEFT_PREFIX = re.compile(r"^base_model\.model\.")
 _PEFT_INNER = re.compile(r"\.(base_layer|modules_to_save\.default|original_module)(?=\.)")
 
 
-def base_name(name: str) -> str:
+def base_name(name: str, prompt_learning: bool = False) -> str:
     """Map a parameter name of a peft-wrapped model to the base model's name for it."""
-    return _PEFT_INNER.sub("", _PEFT_PREFIX.sub("", name))
+    prefix = "base_model." if prompt_learning else "base_model.model."
+    if name.startswith(prefix):
+        name = name[len(prefix):]
+    return _PEFT_INNER.sub("", name)
+
+
+def _is_prompt_learning(model: nn.Module) -> bool:
+    config = getattr(model, "active_peft_config", None)
+    return bool(getattr(config, "is_prompt_learning", False))
+
+
+def base_names(model: nn.Module) -> dict[str, str]:
+    """Parameter name in `model` -> the base model's name for it."""
+    prompt = _is_prompt_learning(model)
+    return {n: base_name(n, prompt) for n, _ in model.named_parameters(remove_duplicate=False)}
 
 
 def unique_parameters(model: nn.Module, trainable_only=False) -> dict[str, nn.Parameter]:
@@ -56,13 +69,14 @@ class BaseModelParams:
 
 
 def added_parameters(model: nn.Module, base: BaseModelParams) -> dict[str, nn.Parameter]:
-    return {n: p for n, p in unique_parameters(model).items() if base_name(n) not in base.names}
+    names = base_names(model)
+    return {n: p for n, p in unique_parameters(model).items() if names[n] not in base.names}
 
 
 def trainable_head_parameters(model: nn.Module, head_modules: list[str]) -> int:
-    heads = tuple(f"{h}." for h in head_modules)
+    heads, names = tuple(f"{h}." for h in head_modules), base_names(model)
     return count(p for n, p in unique_parameters(model, trainable_only=True).items()
-                 if base_name(n).startswith(heads))
+                 if names[n].startswith(heads))
 
 
 def tuner_layers(model: nn.Module):
@@ -106,8 +120,9 @@ class ChangedCount:
 def snapshot_trainable_base(model: nn.Module, base: BaseModelParams) -> dict[str, torch.Tensor]:
     """CPU copies of the base-model parameters that training may update (selective methods
     and task heads). Frozen base weights need no copy: they cannot change."""
-    return {base_name(n): p.detach().to("cpu", copy=True)
-            for n, p in unique_parameters(model, trainable_only=True).items() if base_name(n) in base.names}
+    names = base_names(model)
+    return {names[n]: p.detach().to("cpu", copy=True)
+            for n, p in unique_parameters(model, trainable_only=True).items() if names[n] in base.names}
 
 
 def _matrix_rank(delta: torch.Tensor, dtype: torch.dtype) -> int | None:
@@ -125,7 +140,7 @@ def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, tor
     with the originals. Each peft layer is merged, compared and unmerged in turn, so only one
     layer's weight is ever copied."""
     changed, ranks = 0, []
-    params = unique_parameters(model)
+    params, names = unique_parameters(model), base_names(model)
     seen = set()
     if mergeable:
         for _, layer in tuner_layers(model):
@@ -144,7 +159,7 @@ def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, tor
     for name, p in params.items():
         if id(p) in seen:
             continue
-        key = base_name(name)
+        key = names[name]
         if key in before:
             now = p.detach().cpu()
             diff = now != before[key]
@@ -158,14 +173,14 @@ def count_changed_structural(model: nn.Module, base: BaseModelParams, mergeable:
                              n_added: int) -> ChangedCount:
     """Count mode (meta device, no values): every entry the method can reach. A merged
     low-rank product generally touches every entry of the matrix it is added to."""
-    changed, seen = 0, set()
+    changed, seen, names = 0, set(), base_names(model)
     if mergeable:
         for _, layer in tuner_layers(model):
             weight = layer.get_base_layer().weight
             changed += weight.numel()
             seen.add(id(weight))
     for name, p in unique_parameters(model, trainable_only=True).items():
-        if id(p) not in seen and base_name(name) in base.names:
+        if id(p) not in seen and names[name] in base.names:
             changed += p.numel()
     if not mergeable:
         changed += n_added

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from harness.measure.params import base_name, unique_parameters
+from harness.measure.params import base_names, unique_parameters
 from harness.models.architecture import layer_stack
 
 _WEIGHT_BYTES = {"fp32": 4, "bf16": 4, "fp16": 4, "int8": 1, "int4": 0.5}
@@ -25,9 +25,9 @@ _WEIGHT_BYTES = {"fp32": 4, "bf16": 4, "fp16": 4, "int8": 1, "int4": 0.5}
 def layers_in_backprop(model: nn.Module, head_modules: list[str]) -> int:
     stack_name, stack = layer_stack(model)
     heads = tuple(f"{h}." for h in head_modules)
-    lowest = len(stack)
+    lowest, names = len(stack), base_names(model)
     for name, p in model.named_parameters():
-        if not p.requires_grad or base_name(name).startswith(heads):
+        if not p.requires_grad or names[name].startswith(heads):
             continue
         if not name.startswith(f"{stack_name}."):
             return len(stack)  # embeddings or a prompt below the stack train

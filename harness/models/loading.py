@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from harness.errors import ConfigError, UnsupportedError
 
@@ -35,7 +36,8 @@ def build_config(model_cfg, num_labels: int, regression: bool):
     if regression:
         extra["problem_type"] = "regression"
     if model_cfg.get("arch"):
-        arch = dict(model_cfg.arch)
+        arch = OmegaConf.to_container(model_cfg.arch, resolve=True) if OmegaConf.is_config(model_cfg.arch) \
+            else dict(model_cfg.arch)
         model_type = arch.pop("model_type")
         config = AutoConfig.for_model(model_type, **arch, **extra)
     else:
