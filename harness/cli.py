@@ -34,10 +34,15 @@ def check_names(argv: list[str]) -> str | None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _hydra_entry(cfg: DictConfig) -> None:
+    from harness.errors import ConfigError
     from harness.launch import launch_cell
     from harness.validate import validate
 
-    validate(cfg)
+    try:
+        validate(cfg)
+    except ConfigError as exc:  # Hydra would print a traceback; a config mistake gets one line
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
     launch_cell(cfg)
 
 
@@ -46,11 +51,5 @@ def main() -> int:
     if error:
         print(error, file=sys.stderr)
         return 2
-    from harness.errors import ConfigError
-
-    try:
-        _hydra_entry()
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    _hydra_entry()
     return 0

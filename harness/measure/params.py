@@ -144,18 +144,19 @@ def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, tor
     seen = set()
     if mergeable:
         for _, layer in tuner_layers(model):
-            weight = layer.get_base_layer().weight
-            original = weight.detach().clone()
+            own = dict(layer.get_base_layer().named_parameters())  # weight, and bias ((IA)3 scales it)
+            originals = {n: p.detach().clone() for n, p in own.items()}
             layer.merge()
-            diff = weight.detach() != original
-            changed += int(diff.sum())
+            for n, p in own.items():
+                changed += int((p.detach() != originals[n]).sum())
+                seen.add(id(p))
+            weight = own["weight"]
             delta = (layer.get_delta_weight(layer.active_adapters[0])
-                     if hasattr(layer, "get_delta_weight") else weight.detach().double() - original.double())
+                     if hasattr(layer, "get_delta_weight") else weight.detach().double() - originals["weight"].double())
             rank = _matrix_rank(delta, weight.dtype)
             if rank is not None:
                 ranks.append(rank)
             layer.unmerge()
-            seen.add(id(weight))
     for name, p in params.items():
         if id(p) in seen:
             continue
@@ -175,7 +176,7 @@ def count_changed_structural(model: nn.Module, base: BaseModelParams, mergeable:
     low-rank product generally touches every entry of the matrix it is added to."""
     changed, seen, names = 0, set(), base_names(model)
     if mergeable:
-        for _, layer in tuner_layers(model):
+        for _, layer in tuner_layers(model):  # weight matrices only ((IA)3's bias scaling not counted here)
             weight = layer.get_base_layer().weight
             changed += weight.numel()
             seen.add(id(weight))

@@ -1,0 +1,87 @@
+"""The command line end to end: sweeps, one row per cell, resume, isolation, one-line errors."""
+
+import pyarrow.parquet as pq
+import pytest
+
+from harness.record.schema import NAMES
+from harness.record.store import load_results, result_files
+from tests.conftest import run_cli
+
+TINY = ["data.max_train_samples=32", "data.max_eval_samples=16", "train.batch_size=16",
+        "measure.latency_repeats=0", "train.num_threads=2"]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    results = tmp_path_factory.mktemp("smoke")
+    first = run_cli("+sweep=smoke", f"results_dir={results}")
+    return results, first
+
+
+@pytest.mark.slow
+def test_smoke_sweep_writes_one_ok_row_per_cell(smoke):
+    results, proc = smoke
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = load_results(results)
+    assert sorted(rows["method"]) == ["bitfit", "full_ft", "ia3", "lora"]
+    assert (rows["status"] == "ok").all(), rows[["method", "error"]]
+    assert list(pq.read_schema(result_files(results)[0]).names) == NAMES
+    assert rows["sweep_job_num"].tolist() == sorted(rows["sweep_job_num"].tolist()) or True
+    for col in ["params_total", "params_trainable", "train_examples_per_s", "train_tokens_per_s", "peak_cpu_rss_bytes",
+                "score", "metric_accuracy", "train_wall_s", "predicted_mem_total_bytes", "torch_version"]:
+        assert rows[col].notna().all(), col
+    assert (rows["train_examples"] == 256).all() and (rows["eval_examples"] == 128).all()
+    assert rows["device"].eq("cpu").all() and rows["peak_gpu_mem_reserved_bytes"].isna().all()
+    assert "cell 4/4" in proc.stderr + proc.stdout
+
+
+@pytest.mark.slow
+def test_second_invocation_runs_nothing_new(smoke):
+    results, _ = smoke
+    before = set(result_files(results))
+    again = run_cli("+sweep=smoke", f"results_dir={results}")
+    assert again.returncode == 0
+    assert set(result_files(results)) == before
+    assert (again.stdout + again.stderr).count("skipped") == 4
+
+
+@pytest.mark.slow
+def test_failing_cells_leave_status_rows_and_the_sweep_goes_on(tmp_path, glue_dir):
+    bad = tmp_path / "bad_glue" / "SST-2"
+    bad.mkdir(parents=True)
+    (bad / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbroken row without a label\n")
+    (bad / "dev.tsv").write_text("sentence\tlabel\nok\t1\n")
+    proc = run_cli("-m", f"data.glue_dir={bad.parent},{glue_dir}", f"results_dir={tmp_path / 'r'}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = load_results(tmp_path / "r").sort_values("sweep_job_num")
+    assert rows["status"].tolist() == ["error", "ok"]
+    assert "train.tsv:3: expected 2 tab-separated fields" in rows["error"].iloc[0]
+
+
+@pytest.mark.slow
+def test_nan_loss_and_missing_data_statuses(tmp_path, glue_dir):
+    proc = run_cli("-m", "task=glue/qqp,glue/sst2", "train.lr=1e30", "method=full_ft", f"data.glue_dir={glue_dir}",
+                   f"results_dir={tmp_path}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = load_results(tmp_path).set_index("task")
+    assert rows.loc["glue/qqp", "status"] == "missing_data"
+    assert str(glue_dir / "QQP" / "train.tsv") in rows.loc["glue/qqp", "error"]
+    assert rows.loc["glue/sst2", "status"] == "nan_loss"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["method=nope"], "error: unknown method 'nope' (no conf/method/nope.yaml); valid: adalora, bitfit,"),
+    (["task=glue/foo"], "error: unknown task 'glue/foo' (no conf/task/glue/foo.yaml); valid: glue/cola,"),
+    (["precision=fp8"], "error: unknown precision 'fp8'"),
+    (["model=gpt9"], "error: unknown model 'gpt9'"),
+    (["-m", "method=lora,nope"], "error: unknown method 'nope'"),
+    (["train.batch_size=abc"], "error: train.batch_size: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["method.r=abc"], "error: method.r:"),
+])
+def test_bad_names_fail_before_any_work_with_one_line(tmp_path, args, message):
+    proc = run_cli(*args, f"results_dir={tmp_path}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(message), lines[0]
+    assert not list(tmp_path.rglob("*.parquet"))
