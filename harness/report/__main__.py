@@ -1,0 +1,53 @@
+"""`python -m harness.report [--results results/] [--out reports/] [--table NAME ...]`
+
+Writes one Markdown and one self-contained HTML file per table, the figures as PNG and SVG,
+and an index page. Works on any subset of results: absent cells say why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from harness.record.store import load_results
+from harness.report.plots import FIGURES
+from harness.report.render import index_html, index_markdown, to_html, to_markdown
+from harness.report.tables import TABLES
+
+
+def write_reports(results: Path, out: Path, names: list[str]) -> list[Path]:
+    df = load_results(results)
+    out.mkdir(parents=True, exist_ok=True)
+    written, reports = [], []
+    for name in names:
+        report = TABLES[name](df)
+        for figure in FIGURES.get(name, []):
+            report.figures += figure(df, out / "figures")
+        (out / f"{name}.md").write_text(to_markdown(report, "figures"))
+        (out / f"{name}.html").write_text(to_html(report))
+        written += [out / f"{name}.md", out / f"{name}.html"]
+        reports.append(report)
+    (out / "index.html").write_text(index_html(reports))
+    (out / "README.md").write_text(index_markdown(reports))
+    return written
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=Path("results"))
+    parser.add_argument("--out", type=Path, default=Path("reports"))
+    parser.add_argument("--table", action="append", choices=sorted(TABLES), help="repeatable; default: all")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if not args.results.exists():
+        print(f"error: --results {args.results}: no such folder", file=sys.stderr)
+        return 2
+    for path in write_reports(args.results, args.out, args.table or list(TABLES)):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

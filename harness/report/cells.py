@@ -1,0 +1,80 @@
+"""Formatting of report cells and the reproduction header shared by every table."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from harness.report.render import MISSING
+
+
+def human_params(n) -> str:
+    """0.1M, 1.33M, 184M, 6.61B: the papers' way of writing parameter counts."""
+    if n is None or pd.isna(n):
+        return MISSING
+    n = float(n)
+    if n >= 1e9:
+        return f"{n / 1e9:.2f}B"
+    if n >= 1e8:
+        return f"{n / 1e6:.0f}M"
+    if n >= 1e6:
+        return f"{n / 1e6:.2f}M"
+    if n >= 1e4:
+        return f"{n / 1e6:.2f}M" if n >= 5e4 else f"{n / 1e3:.1f}K"
+    return f"{int(n)}"
+
+
+def number(x, digits=2) -> str:
+    return MISSING if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def mean_std(values: list[float], digits=2) -> str:
+    if not values:
+        return MISSING
+    s = pd.Series(values, dtype=float)
+    if len(s) == 1:
+        return f"{s.iloc[0]:.{digits}f}"
+    return f"{s.mean():.{digits}f} ± {s.std(ddof=1):.{digits}f}"
+
+
+def why_missing(rows: pd.DataFrame) -> str:
+    """'—' and the reason a cell is empty: not run, or the status of its failed runs."""
+    if rows.empty:
+        return f"{MISSING} (not run)"
+    statuses = sorted(set(rows["status"]) - {"ok"})
+    return f"{MISSING} ({', '.join(statuses)})" if statuses else MISSING
+
+
+def hardware(rows: pd.DataFrame) -> str:
+    if rows.empty:
+        return "no runs"
+    parts = []
+    for (device, name, threads), _ in rows.groupby(["device", "device_name", "cpu_threads"], dropna=False):
+        where = f"{name} ({device}" + (f", {int(threads)} threads)" if device == "cpu" and pd.notna(threads) else ")")
+        parts.append(where)
+    return "; ".join(parts)
+
+
+def reproduction_header(rows: pd.DataFrame) -> list[str]:
+    """Model, hardware, data caps, schedule and seeds of the rows a table is built from."""
+    if rows.empty:
+        return ["Reproduced: no result rows yet (run a sweep, then rebuild the report)."]
+    models = ", ".join(sorted(rows["model"].dropna().unique()))
+    caps = sorted({f"max_train_samples={'none' if pd.isna(t) else int(t)}, max_eval_samples="
+                   f"{'none' if pd.isna(e) else int(e)}" for t, e in zip(rows["max_train_samples"], rows["max_eval_samples"])})
+    schedule = sorted({f"epochs={e:g}, batch={int(b)}, lr={lr:g}" for e, b, lr in
+                       zip(rows["epochs"], rows["batch_size"], rows["lr"]) if pd.notna(b)})
+    seeds = sorted({int(s) for s in rows["seed"].dropna()})
+    random = " — includes random-init models (scores not meaningful)" if rows["random_init"].fillna(False).any() else ""
+    lines = [f"Reproduced model(s): {models}{random}", f"Hardware: {hardware(rows)}",
+             f"Data caps: {'; '.join(caps)}", f"Schedule: {'; '.join(schedule) or MISSING}",
+             f"Seeds: {', '.join(map(str, seeds))} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})"]
+    commits = sorted({c[:10] for c in rows["git_commit"].dropna()})
+    if commits:
+        lines.append(f"Harness commit(s): {', '.join(commits)}")
+    return lines
+
+
+def train_rows(df: pd.DataFrame) -> pd.DataFrame:
+    return df[df["mode"] == "train"]

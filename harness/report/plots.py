@@ -1,0 +1,95 @@
+"""Figures (matplotlib, Agg): saved as PNG and SVG next to the reports; HTML inlines the PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from harness.report.cells import train_rows  # noqa: E402
+from harness.report.tables.memory_speed import peak_reading  # noqa: E402
+
+
+def _save(fig, out_dir: Path, name: str) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = out_dir / f"{name}.png"
+    fig.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(out_dir / f"{name}.svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    return png
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Points not beaten by any other with fewer (or equal) parameters and a higher score."""
+    front, best = [], float("-inf")
+    for x, y in sorted(points, key=lambda p: (p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return front
+
+
+def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    rows = train_rows(df)
+    rows = rows[(rows["status"] == "ok") & rows["task"].fillna("").str.startswith("glue/")
+                & ~rows["random_init"].fillna(False).astype(bool)]
+    if rows.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    points = []
+    for (model, label), g in rows.groupby(["model", "method_label"]):
+        x = float((g["params_trainable"] - g["params_head"].fillna(0)).median())
+        y = float(100 * g.groupby("task")["score"].mean().mean())
+        points.append((x, y))
+        ax.scatter([x], [y], s=40)
+        ax.annotate(f"{label}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = pareto_front(points)
+    ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto front")
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters (task head excluded, log scale)")
+    ax.set_ylabel("mean task score (points)")
+    ax.set_title(f"Score vs trainable parameters — {', '.join(sorted(rows['model'].unique()))}")
+    ax.legend(fontsize=8)
+    return [_save(fig, out_dir, "score_vs_params")]
+
+
+def memory_vs_batch(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    rows = train_rows(df)
+    rows = rows[rows["status"] == "ok"]
+    if rows.empty:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    reading = ""
+    for (label, precision), g in rows.groupby(["method_label", "precision"]):
+        pts = sorted((int(b), peak_reading(r)[0]) for b, (_, r) in zip(g["batch_size"], g.iterrows()))
+        reading = peak_reading(g.iloc[0])[1]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{label} · {precision}")
+    ax.set_xlabel("batch size")
+    ax.set_ylabel(f"peak memory (GB, {reading})")
+    ax.set_title("Peak memory vs batch size")
+    ax.legend(fontsize=7)
+    return [_save(fig, out_dir, "memory_vs_batch")]
+
+
+def throughput_bars(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    rows = train_rows(df)
+    rows = rows[rows["status"] == "ok"]
+    if rows.empty:
+        return []
+    by_method = rows.groupby("method_label")["train_examples_per_s"].median().sort_values()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ax.barh(by_method.index, by_method.values)
+    if "full_ft" in by_method.index:
+        ax.axvline(by_method["full_ft"], color="k", ls="--", lw=1, label="full FT")
+        ax.legend(fontsize=8)
+    ax.set_xlabel("training examples/s (steady state, median over cells)")
+    ax.set_title("Throughput per method")
+    return [_save(fig, out_dir, "throughput")]
+
+
+FIGURES = {"glue_methods": [score_vs_params], "memory_speed": [memory_vs_batch],
+           "method_properties": [throughput_bars]}

@@ -1,0 +1,108 @@
+"""Table 1: GLUE method comparison in the layout of AdaLoRA's Table 1, beside the paper.
+
+Rows: method at a budget with its # Params (trainable, task head left out, as the paper
+counts; AdaLoRA: the final budget). Cells: mean over seeds (± std with several seeds), in
+points. All Ave.: mean of 8 task scores, MNLI = mean(m, mm), QQP = mean(acc, F1).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from harness.report import references
+from harness.report.cells import human_params, mean_std, reproduction_header, train_rows, why_missing
+from harness.report.render import MISSING, Grid, Report
+
+# (header, task, metric column, reference column)
+COLUMNS = [
+    ("MNLI m", "glue/mnli", "metric_accuracy", "mnli_m_acc"),
+    ("MNLI mm", "glue/mnli", "metric_accuracy_mm", "mnli_mm_acc"),
+    ("SST-2 Acc", "glue/sst2", "metric_accuracy", "sst2_acc"),
+    ("CoLA Mcc", "glue/cola", "metric_matthews", "cola_mcc"),
+    ("QQP Acc", "glue/qqp", "metric_accuracy", "qqp_acc"),
+    ("QQP F1", "glue/qqp", "metric_f1", "qqp_f1"),
+    ("QNLI Acc", "glue/qnli", "metric_accuracy", "qnli_acc"),
+    ("RTE Acc", "glue/rte", "metric_accuracy", "rte_acc"),
+    ("MRPC Acc", "glue/mrpc", "metric_accuracy", "mrpc_acc"),
+    ("STS-B Corr", "glue/stsb", "metric_pearson", "stsb_corr"),
+]
+# published row -> our method label
+PUBLISHED_TO_LABEL = {("full_ft", "high"): "full_ft", ("bitfit", "high"): "bitfit", ("lora_r8", "high"): "lora r=8",
+                      ("lora_r2", "low"): "lora r=2", ("adalora", "high"): "adalora r=8",
+                      ("adalora", "low"): "adalora r=2"}
+
+
+def budget_params(rows: pd.DataFrame) -> float | None:
+    ok = rows[rows["status"] == "ok"]
+    if ok.empty:
+        return None
+    final = ok["params_adapter_budget_final"].dropna()
+    if not final.empty:
+        return float(final.median())
+    return float((ok["params_trainable"] - ok["params_head"].fillna(0)).median())
+
+
+def method_cells(rows: pd.DataFrame) -> tuple[list[str], dict[str, float]]:
+    """Formatted cells per column and the mean value (points) per reference column."""
+    cells, means = [], {}
+    for _, task, metric, ref in COLUMNS:
+        task_rows = rows[rows["task"] == task]
+        values = [100 * v for v in task_rows.loc[task_rows["status"] == "ok", metric].dropna()]
+        if values:
+            cells.append(mean_std(values))
+            means[ref] = sum(values) / len(values)
+        else:
+            cells.append(why_missing(task_rows))
+    avg = references.glue_average(means)
+    cells.append(f"{avg:.2f}" if avg is not None else MISSING)
+    if avg is not None:
+        means["all_avg"] = avg
+    return cells, means
+
+
+def build(df: pd.DataFrame) -> Report:
+    rows = train_rows(df)
+    rows = rows[rows["task"].fillna("").str.startswith("glue/") & ~rows["random_init"].fillna(False).astype(bool)]
+    columns = ["Method", "# Params"] + [c[0] for c in COLUMNS] + ["All Ave."]
+    body, numeric = [], []
+    reproduced: dict[str, dict] = {}
+    for (model, label), group in rows.groupby(["model", "method_label"], sort=True):
+        cells, means = method_cells(group)
+        body.append([f"{label} ({model})", human_params(budget_params(group))] + cells)
+        numeric.append([means.get(c[3]) for c in COLUMNS] + [means.get("all_avg")])
+        reproduced.setdefault(label, means)
+    bold = set()
+    for col in range(len(COLUMNS) + 1):
+        values = [(r, row[col]) for r, row in enumerate(numeric) if row[col] is not None]
+        if values:
+            best = max(v for _, v in values)
+            bold |= {(r, col + 2) for r, v in values if v == best}
+    grids = [Grid("Reproduced", columns, body, bold), side_by_side(reproduced)]
+    published = references.load("adalora_table1_deberta_v3_base_glue")
+    notes = ["Published: Zhang et al. 2023 (AdaLoRA), Table 1, DeBERTaV3-base, mean of 5 seeds."]
+    notes += [f"Reference check: {p}" for p in references.check_glue_averages(published)] or \
+             ["Reference check: every published All Ave. agrees with its own cells."]
+    if set(rows["model"].dropna()) - {"deberta_v3_base"}:
+        notes.append("The reproduced model differs from the paper's DeBERTaV3-base: compare methods within a table, "
+                     "not absolute numbers across them.")
+    return Report("glue_methods", "GLUE method comparison (AdaLoRA Table 1 layout)", reproduction_header(rows),
+                  grids, notes)
+
+
+def side_by_side(reproduced: dict[str, dict]) -> Grid:
+    published = references.load("adalora_table1_deberta_v3_base_glue")
+    columns = ["Method", "Row"] + [c[0] for c in COLUMNS] + ["All Ave."]
+    refs = [c[3] for c in COLUMNS] + ["all_avg"]
+    body = []
+    for _, pub in published.iterrows():
+        label = PUBLISHED_TO_LABEL.get((pub["method"], pub["budget_params"]))
+        name = f"{pub['method']} ({pub['params_m']:g}M)"
+        body.append([name, "published"] + [f"{pub[r]:.2f}" for r in refs])
+        ours = reproduced.get(label) if label else None
+        if ours is None:
+            body.append(["", "reproduced", f"{MISSING} (not run{'' if label else '; method not in the harness'})"]
+                        + [""] * (len(refs) - 1))
+            continue
+        body.append(["", f"reproduced ({label})"] + [f"{ours[r]:.2f}" if r in ours else MISSING for r in refs])
+        body.append(["", "Δ"] + [f"{ours[r] - pub[r]:+.2f}" if r in ours else MISSING for r in refs])
+    return Grid("Side by side with the paper", columns, body)

@@ -1,0 +1,89 @@
+"""Report tables: the golden Markdown of table 1, every table on real and fixture rows,
+HTML escaping, and the check that catches a corrupted published average."""
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from harness.report import references
+from harness.report.__main__ import write_reports
+from harness.report.plots import pareto_front
+from harness.report.render import to_html, to_markdown
+from harness.report.tables import TABLES, glue_methods
+from tests.report.fixture_rows import glue_rows
+
+GOLDEN = Path(__file__).parent / "golden" / "glue_methods.md"
+
+
+def test_table1_markdown_matches_golden_file():
+    assert to_markdown(glue_methods.build(glue_rows())) == GOLDEN.read_text()
+
+
+def test_all_average_rule_and_seed_mean():
+    report = glue_methods.build(glue_rows())
+    lora = next(r for r in report.grids[0].rows if r[0].startswith("lora"))
+    # MNLI = mean(81, 81) ; QQP = mean(85, 80); other six tasks per seed mean
+    mnli, qqp = (81 + 81) / 2, (85 + 80) / 2
+    rest = [91, 42, 88, 71, 85, 88]
+    assert lora[-1] == f"{(mnli + qqp + sum(rest)) / 8:.2f}"
+    assert lora[2] == "81.00 ± 1.41"  # MNLI m over seeds 80, 82
+
+
+def test_best_per_column_is_bold():
+    report = glue_methods.build(glue_rows())
+    lora = next(i for i, r in enumerate(report.grids[0].rows) if r[0].startswith("lora"))
+    full = next(i for i, r in enumerate(report.grids[0].rows) if r[0].startswith("full_ft"))
+    rte = 2 + 7
+    assert (lora, rte) in report.grids[0].bold and (full, rte) not in report.grids[0].bold  # RTE: LoRA wins
+    assert (full, 2) in report.grids[0].bold  # MNLI m: full FT wins
+
+
+def test_failed_cell_says_why():
+    md = to_markdown(glue_methods.build(glue_rows()))
+    ia3_line = next(line for line in md.splitlines() if line.startswith("| ia3"))
+    assert "— (oom)" in ia3_line and "— (not run)" in ia3_line
+
+
+def test_published_averages_check_out_and_a_corrupted_row_is_flagged():
+    table = references.load("adalora_table1_deberta_v3_base_glue")
+    assert references.check_glue_averages(table) == []
+    corrupted = table.copy()
+    low = (corrupted["method"] == "adalora") & (corrupted["budget_params"] == "low")
+    corrupted.loc[low, "mrpc_acc"] = 0.44  # the documented transcription error
+    corrupted.loc[low, "all_avg"] = 85.66
+    problems = references.check_glue_averages(corrupted)
+    assert len(problems) == 1 and "adalora, low" in problems[0] and "85.66" in problems[0]
+
+
+def test_html_escapes_user_strings():
+    df = glue_rows()
+    df.loc[df["method"] == "lora", "model"] = "<script>alert(1)</script>"
+    page = to_html(glue_methods.build(df))
+    assert "<script>alert(1)</script>" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+@pytest.mark.parametrize("name", sorted(TABLES))
+def test_every_table_renders_on_fixture_rows_and_on_nothing(name):
+    for df in (glue_rows(), glue_rows().iloc[0:0]):
+        report = TABLES[name](df)
+        assert to_markdown(report).startswith("# ")
+        assert to_html(report).startswith("<!DOCTYPE html>")
+
+
+def test_command_writes_markdown_html_figures_and_index(tmp_path):
+    from harness.record.store import write_row
+
+    for _, row in glue_rows().iterrows():
+        write_row({k: (None if pd.isna(v) else v) for k, v in row.items() if k != "schema_version"}, tmp_path / "res")
+    written = write_reports(tmp_path / "res", tmp_path / "out", sorted(TABLES))
+    assert len(written) == 2 * len(TABLES)
+    assert (tmp_path / "out" / "index.html").exists()
+    assert (tmp_path / "out" / "figures" / "score_vs_params.png").exists()
+    assert (tmp_path / "out" / "figures" / "score_vs_params.svg").exists()
+    assert "data:image/png;base64," in (tmp_path / "out" / "glue_methods.html").read_text()
+
+
+def test_pareto_front():
+    assert pareto_front([(1, 50), (2, 40), (3, 60), (10, 55), (10, 70)]) == [(1, 50), (3, 60), (10, 70)]
