@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,8 @@ RUNS_SUBDIR = "runs"
 
 def write_row(row: dict, results_dir: str | os.PathLike) -> Path:
     """Write one run's row as its own Parquet file; returns the final path."""
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", str(row.get("run_id", ""))):
+        raise ValueError(f"run_id {row.get('run_id')!r}: expected letters, digits, '_', '-' or '.'")
     unknown = set(row) - set(NAMES)
     if unknown:
         raise ValueError(f"row has columns not in the schema: {sorted(unknown)}")

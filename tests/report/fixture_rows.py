@@ -22,7 +22,7 @@ def glue_rows() -> pd.DataFrame:
     for task, metrics in SCORES:
         for method, label, which, trainable in [("lora", "lora r=8", 0, 300_000 + 770), ("full_ft", "full_ft", 1, 22_713_986)]:
             for seed_index, seed in enumerate([1, 2]):
-                row = {"run_id": f"{method}-{task}-{seed}", "mode": "train", "status": "ok", "model": "minilm_l6",
+                row = {"run_id": f"{method}-{task.replace('/', '_')}-{seed}", "mode": "train", "status": "ok", "model": "minilm_l6",
                        "method": method, "method_label": label, "task": task, "seed": seed, "random_init": False,
                        "params_trainable": trainable, "params_head": 770, "params_total": 22_713_986,
                        "batch_size": 32, "epochs": 3.0, "lr": 5e-4, "max_train_samples": 2000,

@@ -37,7 +37,7 @@ def build(df: pd.DataFrame) -> Report:
             r = m.iloc[-1]
             s = survey.loc[SURVEY_ROW[r["method"]]] if SURVEY_ROW.get(r["method"]) in survey.index else None
             body.append([str(key[0]), str(key[1]), label,
-                         number(r["adapter_size_bytes"] / 1e6, 2),
+                         number(r["adapter_size_bytes"] / 1e6 if pd.notna(r["adapter_size_bytes"]) else None, 2),
                          _ratio(peak_reading(r)[0], full_mem), _ratio(m["step_time_median_s"].median(), full_step),
                          number(r["latency_ratio_adapted"], 2), number(r["latency_ratio_merged"], 2),
                          s["type"] if s is not None else MISSING,
