@@ -36,7 +36,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = train_rows(df)
     rows = rows[(rows["status"] == "ok") & rows["task"].fillna("").str.startswith("glue/")
-                & ~rows["random_init"].fillna(False).astype(bool)]
+                & ~rows["random_init"].fillna(False).astype(bool) & rows["score"].notna()
+                & rows["params_trainable"].notna()]
     if rows.empty:
         return []
     fig, ax = plt.subplots(figsize=(6.5, 4.2))

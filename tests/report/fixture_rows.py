@@ -30,6 +30,7 @@ def glue_rows() -> pd.DataFrame:
                        "precision": "fp32", "git_commit": "0123456789abcdef"}
                 for col, values in metrics.items():
                     row[col] = values[which][seed_index]
+                row["score"] = row[next(iter(metrics))]  # the first metric listed is the primary one
                 rows.append(row)
     # a task that failed for one method: its cell must say why
     rows.append({"run_id": "x", "mode": "train", "status": "oom", "model": "minilm_l6", "method": "ia3",
