@@ -34,7 +34,7 @@ class Report:
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return str(text).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(report: Report, figure_dir: str = ".") -> str:
@@ -62,7 +62,9 @@ _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
 
 
 def to_html(report: Report) -> str:
-    e = html.escape
+    def e(text) -> str:
+        return html.escape(str(text))
+
     out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{e(report.title)}</title>",
            f"<style>{_CSS}</style></head><body>", f"<h1>{e(report.title)}</h1>", "<ul>"]
     out += [f"<li>{e(line)}</li>" for line in report.header] + ["</ul>"]

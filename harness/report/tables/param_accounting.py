@@ -25,7 +25,7 @@ def build(df: pd.DataFrame) -> Report:
         pub = survey.loc[name] if name in survey.index else None
         body.append([model, label, mode, human_params(r["params_total"]), human_params(r["params_trainable"]),
                      number(r["pct_trainable"], 3), number(r["pct_added"], 3), number(r["pct_changed"], 2),
-                     r["params_changed_source"] or MISSING, ranks,
+                     r["params_changed_source"] if pd.notna(r["params_changed_source"]) else MISSING, ranks,
                      f"{pub['pct_trainable']}" if pub is not None else MISSING,
                      f"{pub['pct_changed']}" if pub is not None else MISSING])
     columns = ["Model", "Method", "Mode", "Total", "Trainable", "% trainable", "% added", "% changed",
