@@ -47,3 +47,52 @@ def evaluate(model, task: GlueTask, evals: dict[str, Encoded], batch_size: int, 
     cols["eval_examples_per_s"] = n / wall if wall > 0 else None
     cols["eval_examples"] = n
     return cols
+
+
+def evaluate_instruct(model, tokenizer, task, task_cfg, records, batch_size: int, device, autocast) -> dict:
+    """Generate an answer per record and score it offline (or with the configured LLM judge)."""
+    import json
+
+    from harness.generation import generate
+    from harness.tasks import scoring
+    from harness.tasks.instruct import prompt_text
+
+    prompts = [prompt_text(tokenizer, r) for r in records]
+    answers, new_tokens, wall = generate(model, tokenizer, prompts, batch_size, task_cfg.max_new_tokens,
+                                         list(task_cfg.stop or []), device, autocast)
+    refs = [r.output for r in records]
+    judge_cfg = task_cfg.get("judge") or {}
+    if task.eval_format == "belle" and judge_cfg.get("url"):
+        result, scorer = _judge(judge_cfg, records, answers), f"llm_judge:{judge_cfg['model']}"
+    elif task.eval_format == "belle":
+        result, scorer = scoring.score_reference(answers, refs, [r.category for r in records]), "reference"
+    else:
+        result, scorer = scoring.score_gsm8k(answers, refs), "gsm8k_exact_match"
+    cols = {"score": result["score"], "score_name": task.score_name, "scorer": scorer,
+            "score_by_category": json.dumps(result["by_category"], ensure_ascii=False, sort_keys=True),
+            "eval_scored_examples": result["scored"], "eval_examples": len(records), "eval_wall_s": wall,
+            "eval_examples_per_s": len(records) / wall if wall > 0 else None,
+            "gen_tokens_per_s": new_tokens / wall if wall > 0 else None}
+    if scorer == "gsm8k_exact_match":
+        cols["metric_exact_match"] = result["score"]
+    return cols
+
+
+def _judge(judge_cfg, records, answers) -> dict:
+    from collections import defaultdict
+
+    from harness.tasks.judge import JudgeClient, load_grading_prompts
+
+    client = JudgeClient(judge_cfg["url"], judge_cfg["model"], judge_cfg.get("api_key_env", "OPENAI_API_KEY"))
+    prompts = load_grading_prompts(judge_cfg["prompts_path"])
+    per_cat = defaultdict(list)
+    for record, answer in zip(records, answers):
+        grading = prompts.get(record.category.lower().replace("\u00a0", " "))
+        if grading is None:
+            continue
+        value = client.score(grading, record.instruction, record.output, answer)
+        if value is not None:
+            per_cat[record.category].append(value)
+    scored = [v for vs in per_cat.values() for v in vs]
+    return {"score": sum(scored) / len(scored) if scored else None, "scored": len(scored),
+            "by_category": {c: sum(v) / len(v) for c, v in sorted(per_cat.items())}}

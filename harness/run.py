@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
+from transformers import set_seed
 
 from harness.errors import status_of
 from harness.measure import latency, params as P, predicted_memory
@@ -27,6 +28,7 @@ from harness.record.environment import environment_columns
 from harness.tasks import get_task
 from harness.tasks.batching import encode
 from harness.tasks.glue import load_glue
+from harness.tasks.instruct import encode_sft, load_instruct
 from harness.training import autocast_for, schedule_steps, train
 from harness import evaluation
 
@@ -47,6 +49,12 @@ def method_label(method: str, args: dict) -> str:
     return f"{method} {short[key]}={args[key]}" if key and key in args else method
 
 
+def _label(method_cfg, method_args: dict) -> str:
+    label = method_label(method_cfg.name, method_args)
+    variant = method_cfg.get("variant")
+    return label.replace(method_cfg.name, variant, 1) if variant else label
+
+
 def _model_source(model_cfg) -> str | None:
     try:
         return loading.resolve_path(model_cfg)
@@ -63,7 +71,7 @@ def identity_columns(cfg, spec: dict) -> dict:
         "mode": cfg.mode, "model": cfg.model.name,
         "model_name_or_path": _model_source(cfg.model),
         "random_init": bool(cfg.model.random_init), "method": cfg.method.name,
-        "method_args": json.dumps(method_args, sort_keys=True), "method_label": method_label(cfg.method.name, method_args),
+        "method_args": json.dumps(method_args, sort_keys=True), "method_label": _label(cfg.method, method_args),
         "task": cfg.task.name, "precision": cfg.precision.name,
         "batch_size": cfg.train.batch_size, "grad_accum_steps": cfg.train.grad_accum_steps, "lr": cfg.train.lr,
         "epochs": cfg.train.epochs, "max_steps": cfg.train.max_steps, "max_seq_length": cfg.train.max_seq_length,
@@ -85,16 +93,24 @@ def changed_columns(changed: P.ChangedCount, total: int) -> dict:
             "pct_changed": 100 * changed.changed / total, **changed.rank_summary()}
 
 
+def method_context(model, task, total_steps: int) -> tuple[list[str], MethodContext]:
+    """The task head's module names (new, so every method trains them; a causal LM's head is
+    pretrained) and what the method needs to know."""
+    causal = task.kind == "causal_lm"
+    heads = [] if causal else head_module_names(model)
+    return heads, MethodContext(model.config.model_type, heads, total_steps, "CAUSAL_LM" if causal else "SEQ_CLS")
+
+
 def count_only(cfg, row: dict) -> None:
     """Count mode: the architecture on the meta device, the method applied, parameters counted."""
     task, method = get_task(cfg.task.name), get_method(cfg.method.name)
     args = parse_args(method, cfg.method)
-    model = loading.build_meta_model(cfg.model, task.num_labels, task.is_regression)
+    model = loading.build_meta_model(cfg.model, task)
     row["model_type"] = model.config.model_type
     base = P.BaseModelParams.of(model)
-    heads = head_module_names(model)
+    heads, ctx = method_context(model, task, total_steps=1000)
     with torch.device("meta"):
-        model = method.apply(model, args, MethodContext(model.config.model_type, heads, total_steps=1000))
+        model = method.apply(model, args, ctx)
     row.update(parameter_columns(model, base, heads))
     structural = P.count_changed_structural(model, base, method.mergeable, row["params_added"])
     row.update(changed_columns(structural, base.total))
@@ -111,64 +127,81 @@ def adapter_size_bytes(model) -> int:
         return path.stat().st_size
 
 
+def load_data(cfg, task, tokenizer):
+    """Training encodings and the evaluation set: GLUE dev splits, or instruction records."""
+    if task.kind == "causal_lm":
+        data = load_instruct(cfg.task, cfg.data.max_train_samples, cfg.data.max_eval_samples)
+        train_enc = encode_sft(tokenizer, data.train, cfg.train.max_seq_length, bool(cfg.task.get("packing")))
+        return train_enc, data.eval, len(data.train), data.train_size_full, len(data.eval)
+    data = load_glue(task, cfg.data.glue_dir, cfg.data.glue_hub_id, cfg.data.max_train_samples,
+                     cfg.data.max_eval_samples)
+    evals = {s: encode(tokenizer, e, cfg.train.max_seq_length) for s, e in data.evals.items()}
+    return (encode(tokenizer, data.train, cfg.train.max_seq_length), evals, len(data.train), data.train_size_full,
+            sum(len(e) for e in data.evals.values()))
+
+
 def train_and_measure(cfg, row: dict) -> None:
     task, method = get_task(cfg.task.name), get_method(cfg.method.name)
     args = parse_args(method, cfg.method)
     device = torch.device(resolve_device(cfg.device))
+    precision = cfg.precision.name
+    quantised = precision in ("int8", "int4")
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
-    autocast = autocast_for(cfg.precision.name, device)  # unsupported combinations fail here, before work
+    autocast = autocast_for(precision, device)  # unsupported combinations fail here, before work
 
     log.info("data: %s", cfg.task.name)
-    data = load_glue(task, cfg.data.glue_dir, cfg.data.glue_hub_id, cfg.data.max_train_samples,
-                     cfg.data.max_eval_samples)
     tokenizer = loading.load_tokenizer(cfg.model)
-    train_enc = encode(tokenizer, data.train, cfg.train.max_seq_length)
-    eval_encs = {s: encode(tokenizer, e, cfg.train.max_seq_length) for s, e in data.evals.items()}
-    row.update(train_examples=len(data.train), train_examples_full=data.train_size_full,
-               eval_examples=sum(len(e) for e in data.evals.values()))
-    total_steps = schedule_steps(len(data.train), cfg.train)
+    train_enc, eval_data, n_train, n_train_full, n_eval = load_data(cfg, task, tokenizer)
+    row.update(train_examples=n_train, train_examples_full=n_train_full, eval_examples=n_eval)
+    total_steps = schedule_steps(len(train_enc.input_ids), cfg.train)
 
-    log.info("model: %s (%s)", cfg.model.name, cfg.precision.name)
-    model = loading.load_model(cfg.model, task.num_labels, task.is_regression, cfg.precision.name, str(device))
+    log.info("model: %s (%s)", cfg.model.name, precision)
+    set_seed(cfg.train.seed)  # the new head's and the adapters' initial weights come from the RNG
+    model = loading.load_model(cfg.model, task, precision, str(device))
     row["model_type"] = model.config.model_type
     base = P.BaseModelParams.of(model)
-    heads = head_module_names(model)
-    if cfg.precision.name in ("int8", "int4"):
+    heads, ctx = method_context(model, task, total_steps)
+    if quantised:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     log.info("method: %s %s", method.name, args_json(args))
-    model = method.apply(model, args, MethodContext(model.config.model_type, heads, total_steps)).to(device)
+    model = method.apply(model, args, ctx)
+    if not quantised:
+        model = model.to(device)
     row.update(parameter_columns(model, base, heads))
     log.info("params: total %d, trainable %d (%.3f%%), added %d", row["params_total"], row["params_trainable"],
              row["pct_trainable"], row["params_added"])
-    quantised = cfg.precision.name in ("int8", "int4")
     before = P.snapshot_trainable_base(model, base) if cfg.measure.count_changed and not quantised else {}
 
     pad_id = tokenizer.pad_token_id
-    evaluate = lambda: evaluation.evaluate(model, task, eval_encs, cfg.train.batch_size, pad_id, device, autocast)  # noqa: E731
+    if task.kind == "causal_lm":
+        evaluate = lambda: evaluation.evaluate_instruct(model, tokenizer, task, cfg.task, eval_data,  # noqa: E731
+                                                        cfg.train.batch_size, device, autocast)
+    else:
+        evaluate = lambda: evaluation.evaluate(model, task, eval_data, cfg.train.batch_size, pad_id,  # noqa: E731
+                                               device, autocast)
     timer = StepTimer(device, cfg.measure.warmup_steps)
     memory = PeakMemory(str(device), cfg.measure.nvml_interval_s)
     with memory:
-        result = train(model, train_enc, cfg.train, cfg.precision.name, device, timer, pad_id, task.is_regression,
+        result = train(model, train_enc, cfg.train, precision, device, timer, pad_id, task.is_regression,
                        total_steps, method.after_step, evaluate, "score")
     row.update(memory.columns())
     row.update(timer.columns())
     row.update(train_wall_s=result.wall_s, train_steps=result.steps, first_train_loss=result.first_loss,
                final_train_loss=result.final_loss)
     if row["train_examples_per_s"]:
-        row["train_hours_per_epoch"] = data.train_size_full / row["train_examples_per_s"] / 3600
-        row["train_hours_per_epoch_extrapolated"] = result.steps * cfg.train.batch_size * cfg.train.grad_accum_steps \
-            < data.train_size_full
-    row.update(predicted_memory.predict(model, heads, cfg.precision.name, cfg.train.batch_size,
-                                        result.mean_padded_length))
+        row["train_hours_per_epoch"] = n_train_full / row["train_examples_per_s"] / 3600
+        row["train_hours_per_epoch_extrapolated"] = \
+            result.steps * cfg.train.batch_size * cfg.train.grad_accum_steps < n_train_full
+    row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.mean_padded_length))
 
-    log.info("evaluating on %s", ", ".join(f"{s} ({len(e.labels)})" for s, e in eval_encs.items()))
+    log.info("evaluating on %d examples", n_eval)
     scores = evaluate()
     if result.best_eval and (result.best_eval["score"] or -1e9) > (scores["score"] or -1e9):
         scores = result.best_eval
     row.update(scores)
-    log.info("%s = %.4f", scores["score_name"], scores["score"])
+    log.info("%s = %s", scores["score_name"], scores["score"])
 
     budget = P.adalora_final_budget(model)
     if budget is not None:

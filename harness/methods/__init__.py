@@ -24,6 +24,7 @@ class MethodContext:
     model_type: str
     head_modules: list[str]
     total_steps: int = 1  # optimizer steps of the whole schedule (AdaLoRA's total_step)
+    task_type: str = "SEQ_CLS"  # peft TaskType: SEQ_CLS | CAUSAL_LM
 
 
 @dataclass

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from typing import Optional
 
 import peft
-from peft import TaskType, get_peft_model
+from peft import get_peft_model
 
 from harness.errors import ConfigError
 from harness.methods import MethodContext, register
-from harness.models.architecture import ia3_targets, lora_targets
+from harness.models.architecture import ia3_targets, layer_norm_targets, lora_targets
 
 
 @dataclass
@@ -24,9 +24,9 @@ class LoraArgs:
 @register("lora", LoraArgs, mergeable=True)
 def lora(model, args: LoraArgs, ctx: MethodContext):
     return get_peft_model(model, peft.LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
+        task_type=ctx.task_type, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
         target_modules=args.target_modules or lora_targets(ctx.model_type),
-        modules_to_save=ctx.head_modules))
+        modules_to_save=ctx.head_modules or None))
 
 
 @dataclass
@@ -60,10 +60,10 @@ def adalora(model, args: AdaLoraArgs, ctx: MethodContext):
         raise ConfigError(f"method.tinit ({tinit}) + method.tfinal ({tfinal}) must be below the schedule's "
                           f"{total} optimizer steps; lower them or train longer")
     return get_peft_model(model, peft.AdaLoraConfig(
-        task_type=TaskType.SEQ_CLS, init_r=args.init_r, target_r=args.target_r, lora_alpha=args.alpha,
+        task_type=ctx.task_type, init_r=args.init_r, target_r=args.target_r, lora_alpha=args.alpha,
         lora_dropout=args.dropout, target_modules=args.target_modules or lora_targets(ctx.model_type),
         tinit=tinit, tfinal=tfinal, deltaT=args.deltaT, beta1=args.beta1, beta2=args.beta2,
-        orth_reg_weight=args.orth_reg_weight, total_step=total, modules_to_save=ctx.head_modules))
+        orth_reg_weight=args.orth_reg_weight, total_step=total, modules_to_save=ctx.head_modules or None))
 
 
 @dataclass
@@ -78,8 +78,8 @@ def ia3(model, args: IA3Args, ctx: MethodContext):
         targets, ff = args.target_modules, args.feedforward_modules or []
     else:
         targets, ff = ia3_targets(ctx.model_type)
-    return get_peft_model(model, peft.IA3Config(task_type=TaskType.SEQ_CLS, target_modules=targets,
-                                       feedforward_modules=ff, modules_to_save=ctx.head_modules))
+    return get_peft_model(model, peft.IA3Config(task_type=ctx.task_type, target_modules=targets,
+                                       feedforward_modules=ff, modules_to_save=ctx.head_modules or None))
 
 
 @dataclass
@@ -89,9 +89,9 @@ class PromptTuningArgs:
 
 @register("prompt_tuning", PromptTuningArgs)
 def prompt_tuning(model, args: PromptTuningArgs, ctx: MethodContext):
-    return get_peft_model(model, peft.PromptTuningConfig(task_type=TaskType.SEQ_CLS,
+    return get_peft_model(model, peft.PromptTuningConfig(task_type=ctx.task_type,
                                                 num_virtual_tokens=args.num_virtual_tokens,
-                                                modules_to_save=ctx.head_modules))
+                                                modules_to_save=ctx.head_modules or None))
 
 
 @dataclass
@@ -103,11 +103,11 @@ class PrefixTuningArgs:
 
 @register("prefix_tuning", PrefixTuningArgs)
 def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
-    return get_peft_model(model, peft.PrefixTuningConfig(task_type=TaskType.SEQ_CLS,
+    return get_peft_model(model, peft.PrefixTuningConfig(task_type=ctx.task_type,
                                                 num_virtual_tokens=args.num_virtual_tokens,
                                                 prefix_projection=args.prefix_projection,
                                                 encoder_hidden_size=args.encoder_hidden_size,
-                                                modules_to_save=ctx.head_modules))
+                                                modules_to_save=ctx.head_modules or None))
 
 
 @dataclass
@@ -118,7 +118,89 @@ class PTuningArgs:
 
 @register("p_tuning", PTuningArgs)
 def p_tuning(model, args: PTuningArgs, ctx: MethodContext):
-    return get_peft_model(model, peft.PromptEncoderConfig(task_type=TaskType.SEQ_CLS,
+    return get_peft_model(model, peft.PromptEncoderConfig(task_type=ctx.task_type,
                                                  num_virtual_tokens=args.num_virtual_tokens,
                                                  encoder_hidden_size=args.encoder_hidden_size,
-                                                 modules_to_save=ctx.head_modules))
+                                                 modules_to_save=ctx.head_modules or None))
+
+
+@dataclass
+class DoraArgs(LoraArgs):
+    pass
+
+
+@register("dora", DoraArgs, mergeable=True)
+def dora(model, args: DoraArgs, ctx: MethodContext):
+    """DoRA (Liu et al. 2024): LoRA on the direction, a learned magnitude per output."""
+    return get_peft_model(model, peft.LoraConfig(
+        task_type=ctx.task_type, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout, use_dora=True,
+        target_modules=args.target_modules or lora_targets(ctx.model_type),
+        modules_to_save=ctx.head_modules or None))
+
+
+@dataclass
+class LohaArgs:
+    r: int = 8
+    alpha: int = 8
+    target_modules: Optional[list[str]] = None
+
+
+@register("loha", LohaArgs, mergeable=True)
+def loha(model, args: LohaArgs, ctx: MethodContext):
+    """LoHa (Hyeon-Woo et al. 2022): Hadamard product of two low-rank products."""
+    return get_peft_model(model, peft.LoHaConfig(
+        task_type=ctx.task_type, r=args.r, alpha=args.alpha,
+        target_modules=args.target_modules or lora_targets(ctx.model_type), modules_to_save=ctx.head_modules or None))
+
+
+@register("lokr", LohaArgs, mergeable=True)
+def lokr(model, args: LohaArgs, ctx: MethodContext):
+    """LoKr (Edalati et al. 2022, KronA): Kronecker product of a small and a low-rank factor."""
+    return get_peft_model(model, peft.LoKrConfig(
+        task_type=ctx.task_type, r=args.r, alpha=args.alpha,
+        target_modules=args.target_modules or lora_targets(ctx.model_type), modules_to_save=ctx.head_modules or None))
+
+
+@dataclass
+class VeraArgs:
+    r: int = 256
+    target_modules: Optional[list[str]] = None
+
+
+@register("vera", VeraArgs, mergeable=True)
+def vera(model, args: VeraArgs, ctx: MethodContext):
+    """VeRA (Kopiczko et al. 2024): shared frozen random matrices, trained scaling vectors.
+    peft needs equal shapes across targets: the default is the attention projections."""
+    targets = args.target_modules or [t for t in lora_targets(ctx.model_type)
+                                      if t in ("query", "key", "value", "query_proj", "key_proj", "value_proj",
+                                               "q_proj", "k_proj", "v_proj", "o_proj")]
+    return get_peft_model(model, peft.VeraConfig(task_type=ctx.task_type, r=args.r, target_modules=targets,
+                                                 modules_to_save=ctx.head_modules or None))
+
+
+@dataclass
+class OftArgs:
+    r: int = 0
+    oft_block_size: int = 32
+    target_modules: Optional[list[str]] = None
+
+
+@register("oft", OftArgs, mergeable=True)
+def oft(model, args: OftArgs, ctx: MethodContext):
+    """OFT (Qiu et al. 2023): a learned block-diagonal orthogonal rotation of each weight."""
+    return get_peft_model(model, peft.OFTConfig(
+        task_type=ctx.task_type, r=args.r, oft_block_size=args.oft_block_size,
+        target_modules=args.target_modules or lora_targets(ctx.model_type), modules_to_save=ctx.head_modules or None))
+
+
+@dataclass
+class LnTuningArgs:
+    target_modules: Optional[list[str]] = None
+
+
+@register("ln_tuning", LnTuningArgs, mergeable=False, additive=False)
+def ln_tuning(model, args: LnTuningArgs, ctx: MethodContext):
+    """LN tuning (Qi et al. 2022): only the layer norms train. peft needs explicit targets."""
+    targets = args.target_modules or layer_norm_targets(ctx.model_type)
+    return get_peft_model(model, peft.LNTuningConfig(task_type=ctx.task_type, target_modules=targets,
+                                                     modules_to_save=ctx.head_modules or None))

@@ -6,11 +6,20 @@ from dataclasses import dataclass
 
 import torch.nn as nn
 
+from harness.errors import ConfigError, UnsupportedError
 from harness.methods import MethodContext, register
 from harness.models.architecture import layer_stack
 
 
 def _train_only(model: nn.Module, keep) -> nn.Module:
+    chosen = [(name, p) for name, p in model.named_parameters() if keep(name)]
+    quantised = [name for name, p in chosen if not p.dtype.is_floating_point]
+    if quantised:
+        raise UnsupportedError(f"{len(quantised)} selected parameter(s) are quantised (e.g. {quantised[0]}) and "
+                               f"cannot be trained; use precision fp32/bf16 or an adapter method")
+    if not chosen:
+        raise UnsupportedError("the method selects no parameters of this model (e.g. BitFit on a model without "
+                               "biases)")
     for name, p in model.named_parameters():
         p.requires_grad_(keep(name))
     return model
@@ -46,7 +55,6 @@ def freeze(model, args, ctx):
     """Only the top `trainable_layers` layers of the stack and the task head train."""
     stack_name, stack = layer_stack(model)
     if not 0 < args.trainable_layers <= len(stack):
-        from harness.errors import ConfigError
         raise ConfigError(f"method.trainable_layers={args.trainable_layers}: expected 1..{len(stack)}")
     top = tuple(f"{stack_name}.{i}." for i in range(len(stack) - args.trainable_layers, len(stack)))
     return _train_only(model, lambda name: name.startswith(top) or _in_head(name, ctx))

@@ -40,6 +40,19 @@ def lora_targets(model_type: str) -> list[str]:
     return list(LORA_TARGETS[model_type])
 
 
+LAYER_NORMS: dict[str, list[str]] = {
+    "bert": ["LayerNorm"], "roberta": ["LayerNorm"], "deberta-v2": ["LayerNorm"],
+    "llama": ["input_layernorm", "post_attention_layernorm"], "qwen2": ["input_layernorm", "post_attention_layernorm"],
+    "mistral": ["input_layernorm", "post_attention_layernorm"],
+}
+
+
+def layer_norm_targets(model_type: str) -> list[str]:
+    if model_type not in LAYER_NORMS:
+        raise ConfigError(f"no default layer-norm targets for model_type {model_type!r}; set method.target_modules")
+    return list(LAYER_NORMS[model_type])
+
+
 def ia3_targets(model_type: str) -> tuple[str, str]:
     """peft regex strings (full match) for target and feed-forward modules."""
     if model_type not in IA3_TARGETS:

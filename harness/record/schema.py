@@ -105,8 +105,13 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("metric_matthews", _F, "Matthews correlation (CoLA)"),
     ("metric_pearson", _F, "Pearson correlation (STS-B)"),
     ("metric_spearman", _F, "Spearman correlation (STS-B)"),
+    ("metric_exact_match", _F, "GSM8K: exact match of the final number"),
     ("score", _F, "the task's primary metric"),
     ("score_name", _S, "which metric `score` is"),
+    ("scorer", _S, "instruction tasks: gsm8k_exact_match | reference (ROUGE-L / final number) | llm_judge:<model>"),
+    ("score_by_category", _S, "instruction tasks: JSON of category -> mean score"),
+    ("eval_scored_examples", _I, "examples the scorer could score (BELLE rows without a reference are skipped)"),
+    ("gen_tokens_per_s", _F, "generation throughput, new tokens per second (batched, greedy)"),
     # environment
     ("git_commit", _S, "commit of the harness checkout"),
     ("git_dirty", _B, "uncommitted changes present"),

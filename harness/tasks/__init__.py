@@ -7,11 +7,14 @@ from __future__ import annotations
 
 from harness.errors import ConfigError
 from harness.tasks.glue import GLUE_TASKS, GlueTask
+from harness.tasks.instruct import INSTRUCT_TASKS, InstructTask
 
-TASKS: dict[str, GlueTask] = {f"glue/{t.name}": t for t in GLUE_TASKS.values()}
+Task = GlueTask | InstructTask  # both have: name, kind, num_labels, is_regression, score_name
+
+TASKS: dict[str, Task] = {**{f"glue/{t.name}": t for t in GLUE_TASKS.values()}, **INSTRUCT_TASKS}
 
 
-def get_task(name: str) -> GlueTask:
+def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ConfigError(f"unknown task {name!r}; valid: {', '.join(sorted(TASKS))}")
     return TASKS[name]

@@ -63,8 +63,12 @@ def collate(enc: Encoded, indices: list[int], pad_id: int, regression: bool) -> 
         mask[row, :len(s)] = 1
         if types is not None:
             types[row, :len(s)] = torch.tensor(enc.token_type_ids[i], dtype=torch.long)
-    labels = torch.tensor([enc.labels[i] for i in indices],
-                          dtype=torch.float if regression else torch.long)
+    if isinstance(enc.labels[0], list):  # causal LM: one label per token, -100 = no loss
+        labels = torch.full((len(seqs), width), -100, dtype=torch.long)
+        for row, i in enumerate(indices):
+            labels[row, :len(enc.labels[i])] = torch.tensor(enc.labels[i], dtype=torch.long)
+    else:
+        labels = torch.tensor([enc.labels[i] for i in indices], dtype=torch.float if regression else torch.long)
     batch = {"input_ids": ids, "attention_mask": mask, "labels": labels}
     if types is not None:
         batch["token_type_ids"] = types

@@ -49,6 +49,8 @@ class GlueTask:
     dev_splits: dict = field(default_factory=lambda: {"dev": "dev.tsv"})
     hub_dev_splits: dict = field(default_factory=lambda: {"dev": "validation"})
 
+    kind = "classification"
+
     @property
     def is_regression(self) -> bool:
         return self.metric is metrics.pearson_and_spearman

@@ -31,7 +31,7 @@ def trained(method_name: str, glue_dir, *overrides):
     data = load_glue(task, cfg.data.glue_dir, "", max_train=64)
     tok = loading.load_tokenizer(cfg.model)
     enc = encode(tok, data.train, 64)
-    model = loading.load_model(cfg.model, 2, False, "fp32", "cpu")
+    model = loading.load_model(cfg.model, task, "fp32", "cpu")
     original = {k: v.clone() for k, v in model.state_dict().items()}
     base = P.BaseModelParams.of(model)
     heads = head_module_names(model)
