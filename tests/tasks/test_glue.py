@@ -61,7 +61,7 @@ def glue_layout(tmp_path: Path) -> Path:
 
 
 def test_all_nine_tasks_are_registered():
-    assert sorted(TASKS) == sorted(f"glue/{t}" for t in
+    assert sorted(t for t in TASKS if t.startswith("glue/")) == sorted(f"glue/{t}" for t in
                                    ["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"])
 
 
