@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-CHECKED_GROUPS = ("model", "method", "task", "precision", "train", "sweep")
+CHECKED_GROUPS = ("model", "method", "task", "precision", "train", "sweep", "recipe")
 
 
 def group_options(group: str) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from harness.record.store import RUNS_SUBDIR, load_results, write_row
 log = logging.getLogger(__name__)
 
 # not part of a run's identity: where it is written, and whether to redo it
-NON_IDENTITY_KEYS = ("results_dir", "force")
+NON_IDENTITY_KEYS = ("results_dir", "force", "gpus")
 
 
 def config_hash(resolved: dict) -> str:
@@ -88,8 +89,11 @@ def launch_cell(cfg: DictConfig) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cell-", delete=False) as fh:
         json.dump(spec, fh)
     timeout = cfg.train.get("max_wall_s")
+    env = dict(os.environ)
+    if cfg.get("gpus"):
+        env["CUDA_VISIBLE_DEVICES"] = str(list(cfg.gpus)[(job_num or 0) % len(cfg.gpus)])
     try:
-        proc = subprocess.run([sys.executable, "-m", "harness.cell", fh.name], timeout=timeout)
+        proc = subprocess.run([sys.executable, "-m", "harness.cell", fh.name], timeout=timeout, env=env)
         rc, status, error = proc.returncode, None, None
         if rc < 0:
             sig = signal.Signals(-rc).name

@@ -78,7 +78,9 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
     torch.manual_seed(train_cfg.seed)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(train_cfg.warmup_ratio * total_steps), total_steps)
+    warmup = train_cfg.get("warmup_steps")
+    warmup = min(int(warmup), total_steps) if warmup is not None else int(train_cfg.warmup_ratio * total_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
     autocast = autocast_for(precision, device)
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     lengths = [len(x) for x in enc.input_ids]

@@ -3,7 +3,9 @@ of the right type. Each failure is one ConfigError line naming the field."""
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from omegaconf import DictConfig, OmegaConf
@@ -24,6 +26,7 @@ class TrainSchema:
     epochs: float = 1.0
     max_steps: Optional[int] = None
     warmup_ratio: float = 0.06
+    warmup_steps: Optional[int] = None
     max_seq_length: int = 128
     seed: int = 42
     eval_every_epoch: bool = False
@@ -74,3 +77,25 @@ def validate(cfg: DictConfig) -> None:
             raise ConfigError(f"train.{field}={cfg.train[field]}: expected a positive integer")
     get_task(cfg.task.name)
     parse_args(get_method(cfg.method.name), cfg.method)
+    _check_model_source(cfg.model)
+    _check_writable(Path(cfg.results_dir))
+
+
+def _check_model_source(model_cfg) -> None:
+    """A local model path must hold a model; a hub id is checked when it is loaded."""
+    source = model_cfg.get("name_or_path")
+    if not source or model_cfg.get("package"):
+        return
+    path = Path(str(source)).expanduser()
+    looks_local = path.exists() or str(source).startswith((".", "/", "~"))
+    if looks_local and not (path / "config.json").is_file():
+        raise ConfigError(f"model.name_or_path={source}: not a model folder (no config.json there)")
+
+
+def _check_writable(results_dir: Path) -> None:
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=results_dir, prefix=".tmp-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"results_dir={results_dir}: not writable ({exc.strerror})") from None

@@ -59,7 +59,7 @@ def result_files(results_dir: str | os.PathLike) -> list[Path]:
     if not root.exists():
         return []
     return sorted(p for p in root.rglob("*.parquet") if not p.name.startswith(".tmp-")
-                  and "baselines" not in p.relative_to(root).parts)
+                  and "baselines" not in p.relative_to(root).parts)  # baselines are read by regress only
 
 
 def load_results(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
@@ -76,7 +76,8 @@ def load_results(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
             log.warning("skipping %s", exc)
     if not frames:
         return empty_frame()
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True)
+    return rows.drop_duplicates("run_id", keep="first", ignore_index=True)  # a compaction cut short
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:

@@ -92,7 +92,10 @@ def read_tsv(task: GlueTask, path: Path) -> list[Example]:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataFormatError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    rows = list(csv.reader(text.splitlines(), delimiter="\t", quoting=csv.QUOTE_NONE))
+    try:
+        rows = list(csv.reader(text.split("\n"), delimiter="\t", quoting=csv.QUOTE_NONE))
+    except csv.Error as exc:  # e.g. a NUL byte
+        raise DataFormatError(f"{path}: not a TSV file ({exc})") from None
     if task.has_header:
         if not rows:
             raise DataFormatError(f"{path}: empty file, expected a header line")

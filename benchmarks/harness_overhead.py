@@ -1,0 +1,91 @@
+"""Overhead of the harness's training loop against a bare PyTorch loop (a benchmark, not a test).
+
+Same model (MiniLM-L6 + LoRA r=8), same batches (SST-2, length-grouped, padded per batch),
+same optimizer and schedule, same number of steps; the two loops alternate in one process so
+both see the same machine state. Prints steady-state examples/s of each and their ratio.
+
+    python benchmarks/harness_overhead.py [--rounds 3] [--steps 40] [--batch-size 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from harness.measure.throughput import StepTimer  # noqa: E402
+from harness.methods import MethodContext, get_method, parse_args  # noqa: E402
+from harness.models import loading  # noqa: E402
+from harness.models.architecture import head_module_names  # noqa: E402
+from harness.tasks import get_task  # noqa: E402
+from harness.tasks.batching import collate, encode, length_grouped_batches  # noqa: E402
+from harness.tasks.glue import load_glue  # noqa: E402
+from harness.training import train  # noqa: E402
+from tests.conftest import GLUE_DIR, make_cfg  # noqa: E402
+
+WARMUP = 3
+
+
+def bare_loop(model, enc, pad_id, batch_size, steps, lr, seed) -> float:
+    """The loop a user would write by hand; returns steady-state examples/s."""
+    torch.manual_seed(seed)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr)
+    sched = get_linear_schedule_with_warmup(opt, int(0.06 * steps), steps)
+    batches = length_grouped_batches([len(x) for x in enc.input_ids], batch_size, seed)[:steps]
+    model.train()
+    times, examples = [], []
+    for indices in batches:
+        t0 = time.perf_counter()
+        batch = collate(enc, indices, pad_id, False)
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
+        loss.item()
+        times.append(time.perf_counter() - t0)
+        examples.append(len(indices))
+    return sum(examples[WARMUP:]) / sum(times[WARMUP:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=40)
+    ap.add_argument("--batch-size", type=int, default=32)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    cfg = make_cfg("method=lora", f"train.batch_size={args.batch_size}", f"train.max_steps={args.steps}",
+                   "train.warmup_ratio=0.06")
+    task, method = get_task("glue/sst2"), get_method("lora")
+    data = load_glue(task, GLUE_DIR, "", max_train=args.batch_size * args.steps)
+    tok = loading.load_tokenizer(cfg.model)
+    enc = encode(tok, data.train, 128)
+    model = loading.load_model(cfg.model, task, "fp32", "cpu")
+    ctx = MethodContext("bert", head_module_names(model), args.steps)
+    model = method.apply(model, parse_args(method, cfg.method), ctx)
+    harness_rates, bare_rates = [], []
+    for r in range(args.rounds):
+        m = copy.deepcopy(model)
+        timer = StepTimer(torch.device("cpu"), WARMUP)
+        train(m, enc, cfg.train, "fp32", torch.device("cpu"), timer, tok.pad_token_id, False, args.steps)
+        harness_rates.append(timer.columns()["train_examples_per_s"])
+        bare_rates.append(bare_loop(copy.deepcopy(model), enc, tok.pad_token_id, args.batch_size, args.steps,
+                                    cfg.train.lr, cfg.train.seed))
+        print(f"round {r + 1}: harness {harness_rates[-1]:.1f} ex/s, bare {bare_rates[-1]:.1f} ex/s")
+    h, b = statistics.median(harness_rates), statistics.median(bare_rates)
+    print(f"median: harness {h:.1f} ex/s, bare loop {b:.1f} ex/s, ratio {h / b:.3f} (target >= 0.98)")
+
+
+if __name__ == "__main__":
+    main()
