@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 from omegaconf import OmegaConf
@@ -24,6 +25,8 @@ def main(spec_path: str) -> int:
         spec = json.load(fh)
     cfg = OmegaConf.create(spec["config"])
     row = run_cell(cfg, spec)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # data-parallel run: the main process records the row
     path = write_row(row, cfg.results_dir)
     logging.getLogger("harness.cell").info("status=%s row -> %s", row["status"], path)
     return 0

@@ -66,11 +66,19 @@ def _sweep_position() -> tuple[int | None, str | None, str]:
 
 
 def _fallback_row(spec: dict, cfg: DictConfig, status: str, error: str) -> dict:
-    from harness.run import identity_columns
+    from harness.record.identity import identity_columns
 
     row = identity_columns(cfg, spec)
     row.update(status=status, error=error)
     return row
+
+
+def cell_command(cfg: DictConfig, spec_path: str) -> list[str]:
+    """The child process: one Python process, or torchrun's N data-parallel processes."""
+    if cfg.train.get("distributed") == "ddp":
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                f"--nproc_per_node={cfg.train.nproc_per_node}", "-m", "harness.cell", spec_path]
+    return [sys.executable, "-m", "harness.cell", spec_path]
 
 
 def launch_cell(cfg: DictConfig) -> str:
@@ -93,7 +101,7 @@ def launch_cell(cfg: DictConfig) -> str:
     if cfg.get("gpus"):
         env["CUDA_VISIBLE_DEVICES"] = str(list(cfg.gpus)[(job_num or 0) % len(cfg.gpus)])
     try:
-        proc = subprocess.run([sys.executable, "-m", "harness.cell", fh.name], timeout=timeout, env=env)
+        proc = subprocess.run(cell_command(cfg, fh.name), timeout=timeout, env=env)
         rc, status, error = proc.returncode, None, None
         if rc < 0:
             sig = signal.Signals(-rc).name

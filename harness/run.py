@@ -7,11 +7,11 @@ Every failure ends in a row with a `status`; partial measurements are kept.
 
 from __future__ import annotations
 
-import json
 import logging
+import math
+import os
 import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -25,6 +25,7 @@ from harness.methods import MethodContext, args_json, get_method, parse_args
 from harness.models import loading
 from harness.models.architecture import head_module_names
 from harness.record.environment import environment_columns
+from harness.record.identity import identity_columns
 from harness.tasks import get_task
 from harness.tasks.batching import encode
 from harness.tasks.glue import load_glue
@@ -39,45 +40,6 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     return name
-
-
-def method_label(method: str, args: dict) -> str:
-    keys = {"lora": "r", "adalora": "target_r", "freeze": "trainable_layers", "prompt_tuning": "num_virtual_tokens",
-            "prefix_tuning": "num_virtual_tokens", "p_tuning": "num_virtual_tokens"}
-    short = {"r": "r", "target_r": "r", "trainable_layers": "l", "num_virtual_tokens": "p"}
-    key = keys.get(method)
-    return f"{method} {short[key]}={args[key]}" if key and key in args else method
-
-
-def _label(method_cfg, method_args: dict) -> str:
-    label = method_label(method_cfg.name, method_args)
-    variant = method_cfg.get("variant")
-    return label.replace(method_cfg.name, variant, 1) if variant else label
-
-
-def _model_source(model_cfg) -> str | None:
-    try:
-        return loading.resolve_path(model_cfg)
-    except Exception:  # an unresolvable source is recorded as the run's error, not here
-        return model_cfg.get("name_or_path")
-
-
-def identity_columns(cfg, spec: dict) -> dict:
-    method_args = {k: v for k, v in cfg.method.items() if k not in ("name", "variant")}
-    return {
-        "run_id": spec["run_id"], "config_hash": spec["config_hash"],
-        "timestamp_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "sweep_dir": spec.get("sweep_dir"), "sweep_job_num": spec.get("sweep_job_num"),
-        "mode": cfg.mode, "model": cfg.model.name,
-        "model_name_or_path": _model_source(cfg.model),
-        "random_init": bool(cfg.model.random_init), "method": cfg.method.name,
-        "method_args": json.dumps(method_args, sort_keys=True), "method_label": _label(cfg.method, method_args),
-        "task": cfg.task.name, "precision": cfg.precision.name,
-        "batch_size": cfg.train.batch_size, "grad_accum_steps": cfg.train.grad_accum_steps, "lr": cfg.train.lr,
-        "epochs": cfg.train.epochs, "max_steps": cfg.train.max_steps, "max_seq_length": cfg.train.max_seq_length,
-        "seed": cfg.train.seed, "max_train_samples": cfg.data.max_train_samples,
-        "max_eval_samples": cfg.data.max_eval_samples,
-    }
 
 
 def parameter_columns(model, base: P.BaseModelParams, head_modules: list[str]) -> dict:
@@ -140,6 +102,16 @@ def load_data(cfg, task, tokenizer):
             sum(len(e) for e in data.evals.values()))
 
 
+def data_parallel(cfg, device: torch.device):
+    """An accelerate Accelerator when this run is one of several data-parallel processes
+    (launched by torchrun, train.distributed=ddp); None for a single process."""
+    if cfg.train.get("distributed") != "ddp" or int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return None
+    from accelerate import Accelerator
+
+    return Accelerator(cpu=device.type == "cpu")  # gloo on CPU, nccl on GPUs
+
+
 def train_and_measure(cfg, row: dict) -> None:
     task, method = get_task(cfg.task.name), get_method(cfg.method.name)
     args = parse_args(method, cfg.method)
@@ -154,7 +126,12 @@ def train_and_measure(cfg, row: dict) -> None:
     tokenizer = loading.load_tokenizer(cfg.model)
     train_enc, eval_data, n_train, n_train_full, n_eval = load_data(cfg, task, tokenizer)
     row.update(train_examples=n_train, train_examples_full=n_train_full, eval_examples=n_eval)
-    total_steps = schedule_steps(len(train_enc.input_ids), cfg.train)
+    accelerator = data_parallel(cfg, device)
+    world = accelerator.num_processes if accelerator else 1
+    if accelerator:
+        device = accelerator.device
+    row["world_size"] = world
+    total_steps = schedule_steps(math.ceil(len(train_enc.input_ids) / world), cfg.train)
 
     log.info("model: %s (%s)", cfg.model.name, precision)
     set_seed(cfg.train.seed)  # the new head's and the adapters' initial weights come from the RNG
@@ -185,9 +162,15 @@ def train_and_measure(cfg, row: dict) -> None:
     memory = PeakMemory(str(device), cfg.measure.nvml_interval_s)
     with memory:
         result = train(model, train_enc, cfg.train, precision, device, timer, pad_id, task.is_regression,
-                       total_steps, method.after_step, evaluate, "score")
+                       total_steps, method.after_step, evaluate, "score", accelerator)
     row.update(memory.columns())
     row.update(timer.columns())
+    if world > 1:
+        for col in ("train_examples_per_s", "train_tokens_per_s"):  # all ranks together
+            row[col] = row[col] * world if row[col] else row[col]
+        if accelerator.process_index != 0:
+            return  # the main process evaluates, measures and records
+
     row.update(train_wall_s=result.wall_s, train_steps=result.steps, first_train_loss=result.first_loss,
                final_train_loss=result.final_loss)
     if row["train_examples_per_s"]:

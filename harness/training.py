@@ -74,10 +74,18 @@ def _fmt(seconds: float) -> str:
 def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, timer: StepTimer,
           pad_id: int, regression: bool, total_steps: int,
           after_step: Optional[Callable] = None, evaluate: Optional[Callable[[], dict]] = None,
-          score_key: str = "score") -> TrainResult:
+          score_key: str = "score", accelerator=None) -> TrainResult:
+    """Train for `total_steps` optimizer steps. With an `accelerator` (data-parallel run), the
+    model is wrapped for gradient all-reduce and each process takes every world-th batch;
+    `model` itself stays the unwrapped module."""
     torch.manual_seed(train_cfg.seed)
+    unwrapped = model
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    rank, world = 0, 1
+    if accelerator is not None:
+        model, optimizer = accelerator.prepare(model, optimizer)
+        rank, world = accelerator.process_index, accelerator.num_processes
     warmup = train_cfg.get("warmup_steps")
     warmup = min(int(warmup), total_steps) if warmup is not None else int(train_cfg.warmup_ratio * total_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
@@ -92,6 +100,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
     epoch = 0
     while result.steps < total_steps:
         batches = length_grouped_batches(lengths, train_cfg.batch_size, seed=train_cfg.seed + epoch)
+        batches = batches[rank::world][:len(batches) // world] if world > 1 else batches  # equal share per rank
         usable = len(batches) - len(batches) % accum if len(batches) >= accum else len(batches)
         for first in range(0, usable, accum):
             group = batches[first:first + accum]
@@ -103,7 +112,10 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
                     loss = model(**batch).loss / len(group)
                 if not torch.isfinite(loss):
                     raise NanLossError(f"training loss is {loss.item()} at step {result.steps + 1}")
-                (scaler.scale(loss) if scaler else loss).backward()
+                if accelerator is not None:
+                    accelerator.backward(loss)
+                else:
+                    (scaler.scale(loss) if scaler else loss).backward()
                 value = loss.item() * len(group)
                 result.first_loss = value if result.first_loss is None else result.first_loss
                 result.losses.append(value)
@@ -122,7 +134,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
             scheduler.step()
             result.steps += 1
             if after_step:
-                after_step(model, result.steps)
+                after_step(unwrapped, result.steps)
             optimizer.zero_grad(set_to_none=True)
             timer.stop(examples, tokens)
             if result.steps % log_every == 0 or result.steps == total_steps:

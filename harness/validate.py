@@ -33,6 +33,8 @@ class TrainSchema:
     max_grad_norm: float = 1.0
     max_wall_s: Optional[float] = None
     num_threads: Optional[int] = None
+    distributed: Optional[str] = None
+    nproc_per_node: int = 1
 
 
 @dataclass
@@ -72,7 +74,9 @@ def validate(cfg: DictConfig) -> None:
     _check("train", TrainSchema, cfg.train)
     _check("data", DataSchema, cfg.data)
     _check("measure", MeasureSchema, cfg.measure)
-    for field in ("batch_size", "grad_accum_steps", "max_seq_length"):
+    if cfg.train.get("distributed") not in (None, "ddp"):
+        raise ConfigError(f"train.distributed={cfg.train.distributed!r}; valid: null, ddp")
+    for field in ("batch_size", "grad_accum_steps", "max_seq_length", "nproc_per_node"):
         if cfg.train[field] < 1:
             raise ConfigError(f"train.{field}={cfg.train[field]}: expected a positive integer")
     get_task(cfg.task.name)

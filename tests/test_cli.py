@@ -70,7 +70,7 @@ def test_nan_loss_and_missing_data_statuses(tmp_path, glue_dir):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["method=nope"], "error: unknown method 'nope' (no conf/method/nope.yaml); valid: adalora, bitfit,"),
+    (["method=nope"], "error: unknown method 'nope' (no conf/method/nope.yaml); valid: adalora, adalora_high,"),
     (["task=glue/foo"], "error: unknown task 'glue/foo' (no conf/task/glue/foo.yaml); valid: glue/cola,"),
     (["precision=fp8"], "error: unknown precision 'fp8'"),
     (["model=gpt9"], "error: unknown model 'gpt9'"),

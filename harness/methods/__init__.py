@@ -38,14 +38,23 @@ class Method:
     after_step: Optional[Callable[[nn.Module, int], None]] = None
     # adds parameters the base model did not have
     additive: bool = True
+    # (argument, short name) shown in labels, e.g. ("r", "r") -> "lora r=8"
+    label_arg: Optional[tuple[str, str]] = None
+
+    def label(self, args: dict, variant: Optional[str] = None) -> str:
+        """Short human label of the method with its key argument: 'lora r=8', 'freeze l=3'."""
+        name = variant or self.name
+        if self.label_arg and self.label_arg[0] in args:
+            return f"{name} {self.label_arg[1]}={args[self.label_arg[0]]}"
+        return name
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, args_type: type, *, mergeable=False, additive=True, after_step=None):
+def register(name: str, args_type: type, *, mergeable=False, additive=True, after_step=None, label_arg=None):
     def wrap(fn):
-        METHODS[name] = Method(name, args_type, fn, mergeable, after_step, additive)
+        METHODS[name] = Method(name, args_type, fn, mergeable, after_step, additive, label_arg)
         return fn
     return wrap
 
@@ -76,4 +85,4 @@ def args_json(args: Any) -> str:
 
 
 def _load_all() -> None:
-    from harness.methods import peft_methods, selective  # noqa: F401  (registration side effect)
+    from harness.methods import adapters_methods, peft_methods, selective  # noqa: F401  (registration side effect)

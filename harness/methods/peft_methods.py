@@ -13,6 +13,17 @@ from harness.methods import MethodContext, register
 from harness.models.architecture import ia3_targets, layer_norm_targets, lora_targets
 
 
+def _adapt(model, ctx: MethodContext, config_cls, **kwargs):
+    """get_peft_model with what every method shares: the task type, and the new task head
+    trained in full (peft's modules_to_save)."""
+    return get_peft_model(model, config_cls(task_type=ctx.task_type, modules_to_save=ctx.head_modules or None,
+                                            **kwargs))
+
+
+def _targets(args, ctx: MethodContext) -> list[str]:
+    return args.target_modules or lora_targets(ctx.model_type)
+
+
 @dataclass
 class LoraArgs:
     r: int = 8
@@ -21,12 +32,10 @@ class LoraArgs:
     target_modules: Optional[list[str]] = None
 
 
-@register("lora", LoraArgs, mergeable=True)
+@register("lora", LoraArgs, mergeable=True, label_arg=("r", "r"))
 def lora(model, args: LoraArgs, ctx: MethodContext):
-    return get_peft_model(model, peft.LoraConfig(
-        task_type=ctx.task_type, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
-        target_modules=args.target_modules or lora_targets(ctx.model_type),
-        modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.LoraConfig, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
+                  target_modules=_targets(args, ctx))
 
 
 @dataclass
@@ -51,7 +60,7 @@ def adalora_after_step(model, global_step: int) -> None:
     model.base_model.update_and_allocate(global_step)
 
 
-@register("adalora", AdaLoraArgs, mergeable=True, after_step=adalora_after_step)
+@register("adalora", AdaLoraArgs, mergeable=True, after_step=adalora_after_step, label_arg=("target_r", "r"))
 def adalora(model, args: AdaLoraArgs, ctx: MethodContext):
     total = ctx.total_steps
     tinit = args.tinit if args.tinit is not None else int(args.tinit_ratio * total)
@@ -59,11 +68,10 @@ def adalora(model, args: AdaLoraArgs, ctx: MethodContext):
     if tinit + tfinal >= total:
         raise ConfigError(f"method.tinit ({tinit}) + method.tfinal ({tfinal}) must be below the schedule's "
                           f"{total} optimizer steps; lower them or train longer")
-    return get_peft_model(model, peft.AdaLoraConfig(
-        task_type=ctx.task_type, init_r=args.init_r, target_r=args.target_r, lora_alpha=args.alpha,
-        lora_dropout=args.dropout, target_modules=args.target_modules or lora_targets(ctx.model_type),
-        tinit=tinit, tfinal=tfinal, deltaT=args.deltaT, beta1=args.beta1, beta2=args.beta2,
-        orth_reg_weight=args.orth_reg_weight, total_step=total, modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.AdaLoraConfig, init_r=args.init_r, target_r=args.target_r,
+                  lora_alpha=args.alpha, lora_dropout=args.dropout, target_modules=_targets(args, ctx),
+                  tinit=tinit, tfinal=tfinal, deltaT=args.deltaT, beta1=args.beta1, beta2=args.beta2,
+                  orth_reg_weight=args.orth_reg_weight, total_step=total)
 
 
 @dataclass
@@ -78,8 +86,7 @@ def ia3(model, args: IA3Args, ctx: MethodContext):
         targets, ff = args.target_modules, args.feedforward_modules or []
     else:
         targets, ff = ia3_targets(ctx.model_type)
-    return get_peft_model(model, peft.IA3Config(task_type=ctx.task_type, target_modules=targets,
-                                       feedforward_modules=ff, modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.IA3Config, target_modules=targets, feedforward_modules=ff)
 
 
 @dataclass
@@ -87,11 +94,9 @@ class PromptTuningArgs:
     num_virtual_tokens: int = 20
 
 
-@register("prompt_tuning", PromptTuningArgs)
+@register("prompt_tuning", PromptTuningArgs, label_arg=("num_virtual_tokens", "p"))
 def prompt_tuning(model, args: PromptTuningArgs, ctx: MethodContext):
-    return get_peft_model(model, peft.PromptTuningConfig(task_type=ctx.task_type,
-                                                num_virtual_tokens=args.num_virtual_tokens,
-                                                modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.PromptTuningConfig, num_virtual_tokens=args.num_virtual_tokens)
 
 
 @dataclass
@@ -101,13 +106,10 @@ class PrefixTuningArgs:
     encoder_hidden_size: int = 512
 
 
-@register("prefix_tuning", PrefixTuningArgs)
+@register("prefix_tuning", PrefixTuningArgs, label_arg=("num_virtual_tokens", "p"))
 def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
-    return get_peft_model(model, peft.PrefixTuningConfig(task_type=ctx.task_type,
-                                                num_virtual_tokens=args.num_virtual_tokens,
-                                                prefix_projection=args.prefix_projection,
-                                                encoder_hidden_size=args.encoder_hidden_size,
-                                                modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.PrefixTuningConfig, num_virtual_tokens=args.num_virtual_tokens,
+                  prefix_projection=args.prefix_projection, encoder_hidden_size=args.encoder_hidden_size)
 
 
 @dataclass
@@ -116,12 +118,10 @@ class PTuningArgs:
     encoder_hidden_size: int = 128
 
 
-@register("p_tuning", PTuningArgs)
+@register("p_tuning", PTuningArgs, label_arg=("num_virtual_tokens", "p"))
 def p_tuning(model, args: PTuningArgs, ctx: MethodContext):
-    return get_peft_model(model, peft.PromptEncoderConfig(task_type=ctx.task_type,
-                                                 num_virtual_tokens=args.num_virtual_tokens,
-                                                 encoder_hidden_size=args.encoder_hidden_size,
-                                                 modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.PromptEncoderConfig, num_virtual_tokens=args.num_virtual_tokens,
+                  encoder_hidden_size=args.encoder_hidden_size)
 
 
 @dataclass
@@ -129,13 +129,11 @@ class DoraArgs(LoraArgs):
     pass
 
 
-@register("dora", DoraArgs, mergeable=True)
+@register("dora", DoraArgs, mergeable=True, label_arg=("r", "r"))
 def dora(model, args: DoraArgs, ctx: MethodContext):
     """DoRA (Liu et al. 2024): LoRA on the direction, a learned magnitude per output."""
-    return get_peft_model(model, peft.LoraConfig(
-        task_type=ctx.task_type, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout, use_dora=True,
-        target_modules=args.target_modules or lora_targets(ctx.model_type),
-        modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.LoraConfig, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
+                  use_dora=True, target_modules=_targets(args, ctx))
 
 
 @dataclass
@@ -145,20 +143,16 @@ class LohaArgs:
     target_modules: Optional[list[str]] = None
 
 
-@register("loha", LohaArgs, mergeable=True)
+@register("loha", LohaArgs, mergeable=True, label_arg=("r", "r"))
 def loha(model, args: LohaArgs, ctx: MethodContext):
     """LoHa (Hyeon-Woo et al. 2022): Hadamard product of two low-rank products."""
-    return get_peft_model(model, peft.LoHaConfig(
-        task_type=ctx.task_type, r=args.r, alpha=args.alpha,
-        target_modules=args.target_modules or lora_targets(ctx.model_type), modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.LoHaConfig, r=args.r, alpha=args.alpha, target_modules=_targets(args, ctx))
 
 
-@register("lokr", LohaArgs, mergeable=True)
+@register("lokr", LohaArgs, mergeable=True, label_arg=("r", "r"))
 def lokr(model, args: LohaArgs, ctx: MethodContext):
     """LoKr (Edalati et al. 2022, KronA): Kronecker product of a small and a low-rank factor."""
-    return get_peft_model(model, peft.LoKrConfig(
-        task_type=ctx.task_type, r=args.r, alpha=args.alpha,
-        target_modules=args.target_modules or lora_targets(ctx.model_type), modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.LoKrConfig, r=args.r, alpha=args.alpha, target_modules=_targets(args, ctx))
 
 
 @dataclass
@@ -167,15 +161,14 @@ class VeraArgs:
     target_modules: Optional[list[str]] = None
 
 
-@register("vera", VeraArgs, mergeable=True)
+@register("vera", VeraArgs, mergeable=True, label_arg=("r", "r"))
 def vera(model, args: VeraArgs, ctx: MethodContext):
     """VeRA (Kopiczko et al. 2024): shared frozen random matrices, trained scaling vectors.
     peft needs equal shapes across targets: the default is the attention projections."""
     targets = args.target_modules or [t for t in lora_targets(ctx.model_type)
                                       if t in ("query", "key", "value", "query_proj", "key_proj", "value_proj",
                                                "q_proj", "k_proj", "v_proj", "o_proj")]
-    return get_peft_model(model, peft.VeraConfig(task_type=ctx.task_type, r=args.r, target_modules=targets,
-                                                 modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.VeraConfig, r=args.r, target_modules=targets)
 
 
 @dataclass
@@ -188,9 +181,8 @@ class OftArgs:
 @register("oft", OftArgs, mergeable=True)
 def oft(model, args: OftArgs, ctx: MethodContext):
     """OFT (Qiu et al. 2023): a learned block-diagonal orthogonal rotation of each weight."""
-    return get_peft_model(model, peft.OFTConfig(
-        task_type=ctx.task_type, r=args.r, oft_block_size=args.oft_block_size,
-        target_modules=args.target_modules or lora_targets(ctx.model_type), modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.OFTConfig, r=args.r, oft_block_size=args.oft_block_size,
+                  target_modules=_targets(args, ctx))
 
 
 @dataclass
@@ -202,5 +194,4 @@ class LnTuningArgs:
 def ln_tuning(model, args: LnTuningArgs, ctx: MethodContext):
     """LN tuning (Qi et al. 2022): only the layer norms train. peft needs explicit targets."""
     targets = args.target_modules or layer_norm_targets(ctx.model_type)
-    return get_peft_model(model, peft.LNTuningConfig(task_type=ctx.task_type, target_modules=targets,
-                                                     modules_to_save=ctx.head_modules or None))
+    return _adapt(model, ctx, peft.LNTuningConfig, target_modules=targets)

@@ -50,7 +50,7 @@ class FreezeArgs:
     trainable_layers: int = 3
 
 
-@register("freeze", FreezeArgs, additive=False)
+@register("freeze", FreezeArgs, additive=False, label_arg=("trainable_layers", "l"))
 def freeze(model, args, ctx):
     """Only the top `trainable_layers` layers of the stack and the task head train."""
     stack_name, stack = layer_stack(model)

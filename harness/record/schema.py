@@ -125,6 +125,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("device", _S, "cpu | cuda"),
     ("device_name", _S, "GPU name, or the CPU model on CPU runs"),
     ("device_count", _I, "visible accelerators"),
+    ("world_size", _I, "data-parallel processes of the run (throughput columns sum over them)"),
     ("cpu_threads", _I, "torch intra-op threads"),
     ("cuda_version", _S, "CUDA runtime torch was built with"),
 ]

@@ -96,9 +96,9 @@ def read_tsv(task: GlueTask, path: Path) -> list[Example]:
         rows = list(csv.reader(text.split("\n"), delimiter="\t", quoting=csv.QUOTE_NONE))
     except csv.Error as exc:  # e.g. a NUL byte
         raise DataFormatError(f"{path}: not a TSV file ({exc})") from None
+    if not any(rows):
+        raise DataFormatError(f"{path}: empty file" + (", expected a header line" if task.has_header else ""))
     if task.has_header:
-        if not rows:
-            raise DataFormatError(f"{path}: empty file, expected a header line")
         header, rows, first_line = rows[0], rows[1:], 2
         wanted = [*task.text_columns, task.label_column]
         absent = [c for c in wanted if c not in header]

@@ -154,3 +154,37 @@ def test_unknown_method_lists_valid_names():
 def test_wrong_argument_type_names_the_field():
     with pytest.raises(ConfigError, match=r"method\.r"):
         counted("method=lora", "method.r=abc")
+
+
+# --- the newer peft methods ----------------------------------------------------------------
+
+def test_minilm_dora_adds_a_magnitude_per_output(minilm):
+    linears = linear_targets(minilm)
+    expected = sum(8 * (m.in_features + m.out_features) + m.out_features for m in linears)
+    assert minilm_row("method=dora")["params_added"] == expected
+
+
+def test_minilm_loha_two_hadamard_factors(minilm):
+    linears = linear_targets(minilm)
+    assert minilm_row("method=loha")["params_added"] == sum(2 * 8 * (m.in_features + m.out_features) for m in linears)
+
+
+def test_minilm_vera_trains_two_vectors_per_attention_projection(minilm):
+    attn = [l.attention.self for l in minilm.bert.encoder.layer]
+    per_layer = [(m.out_features, 256) for a in attn for m in (a.query, a.key, a.value)]
+    row = minilm_row("method=vera")
+    # lambda_b (out) and lambda_d (r) train; the shared random projections are frozen buffers
+    assert row["params_trainable"] - row["params_head"] == sum(out + r for out, r in per_layer)
+
+
+def test_minilm_ln_tuning_trains_the_layer_norms(minilm):
+    norms = sum(p.numel() for n, m in minilm.named_modules() if type(m).__name__ == "LayerNorm"
+                for p in m.parameters())
+    row = minilm_row("method=ln_tuning")
+    assert row["params_trainable"] - row["params_head"] == norms
+
+
+@pytest.mark.parametrize("method", ["lokr", "oft"])
+def test_minilm_other_reparametrisations_add_parameters(method):
+    row = minilm_row(f"method={method}")
+    assert 0 < row["params_added"] < row["params_total"] and row["params_changed_source"] == "structural"

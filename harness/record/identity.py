@@ -1,0 +1,35 @@
+"""A row's identity: which cell it is (every sweep axis) and which run (id, hash, time)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+
+def _model_source(model_cfg) -> str | None:
+    from harness.models.loading import resolve_path
+
+    try:
+        return resolve_path(model_cfg)
+    except Exception:  # an unresolvable source is recorded as the run's error, not here
+        return model_cfg.get("name_or_path")
+
+
+def identity_columns(cfg, spec: dict) -> dict:
+    from harness.methods import get_method
+
+    method_args = {k: v for k, v in cfg.method.items() if k not in ("name", "variant")}
+    label = get_method(cfg.method.name).label(method_args, cfg.method.get("variant"))
+    return {
+        "run_id": spec["run_id"], "config_hash": spec["config_hash"],
+        "timestamp_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "sweep_dir": spec.get("sweep_dir"), "sweep_job_num": spec.get("sweep_job_num"),
+        "mode": cfg.mode, "model": cfg.model.name, "model_name_or_path": _model_source(cfg.model),
+        "random_init": bool(cfg.model.random_init), "method": cfg.method.name,
+        "method_args": json.dumps(method_args, sort_keys=True), "method_label": label,
+        "task": cfg.task.name, "precision": cfg.precision.name,
+        "batch_size": cfg.train.batch_size, "grad_accum_steps": cfg.train.grad_accum_steps, "lr": cfg.train.lr,
+        "epochs": cfg.train.epochs, "max_steps": cfg.train.max_steps, "max_seq_length": cfg.train.max_seq_length,
+        "seed": cfg.train.seed, "max_train_samples": cfg.data.max_train_samples,
+        "max_eval_samples": cfg.data.max_eval_samples,
+    }
