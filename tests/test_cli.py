@@ -85,3 +85,11 @@ def test_bad_names_fail_before_any_work_with_one_line(tmp_path, args, message):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(message), lines[0]
     assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_count_mode_cli_with_list_arguments(tmp_path):
+    proc = run_cli("mode=count", "model=llama_7b", "method=lora_belle_table4", f"results_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = load_results(tmp_path).iloc[0]
+    assert row["status"] == "ok" and row["params_added"] == 17_891_328
+    assert '"target_modules": ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]' in row["method_args"]

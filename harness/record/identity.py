@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from omegaconf import OmegaConf
+
 
 def _model_source(model_cfg) -> str | None:
     from harness.models.loading import resolve_path
@@ -18,7 +20,8 @@ def _model_source(model_cfg) -> str | None:
 def identity_columns(cfg, spec: dict) -> dict:
     from harness.methods import get_method
 
-    method_args = {k: v for k, v in cfg.method.items() if k not in ("name", "variant")}
+    method = OmegaConf.to_container(cfg.method, resolve=True)
+    method_args = {k: v for k, v in method.items() if k not in ("name", "variant")}
     label = get_method(cfg.method.name).label(method_args, cfg.method.get("variant"))
     return {
         "run_id": spec["run_id"], "config_hash": spec["config_hash"],
