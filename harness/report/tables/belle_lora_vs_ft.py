@@ -39,12 +39,15 @@ def build(df: pd.DataFrame) -> Report:
                      f"{MISSING} (not run)"])
     instruct = df[(df["mode"] == "train") & df["task"].fillna("").str.startswith("instruct/")]
     own = []
-    for _, r in instruct.iterrows():
+    for idx, r in instruct.sort_values(["model", "method_label", "train_examples"]).iterrows():
         hours = number(r["train_hours_per_epoch"], 3)
         if r.get("train_hours_per_epoch_extrapolated"):
             hours += " (extrapolated)"
-        own.append([r["model"], r["method_label"], f"{int(r['train_examples'] or 0)} ex", number(r["score"], 3),
-                    human_params(r["params_added"]), hours, hardware(instruct.loc[[_]]), r["status"]])
+        score = f"{MISSING} (random init)" if r["random_init"] else number(r["score"], 3)
+        if r["status"] != "ok":
+            score = f"{MISSING} ({r['status']})"
+        own.append([r["model"], r["method_label"], f"{int(r['train_examples'] or 0)} ex", score,
+                    human_params(r["params_added"]), hours, hardware(instruct.loc[[idx]]), r["status"]])
     grids = [Grid("Published vs reproduced", columns, body)]
     if own:
         grids.append(Grid("Instruction-tuning runs", ["Model", "Method", "Data", "Score", "Added params",
