@@ -117,7 +117,7 @@ def train_and_measure(cfg, row: dict) -> None:
     args = parse_args(method, cfg.method)
     device = torch.device(resolve_device(cfg.device))
     precision = cfg.precision.name
-    quantised = precision in ("int8", "int4")
+    quantised = precision in loading.QUANTISED
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
     autocast = autocast_for(precision, device)  # unsupported combinations fail here, before work

@@ -14,6 +14,9 @@ from harness.errors import ConfigError, UnsupportedError
 
 log = logging.getLogger(__name__)
 
+# precisions whose base weights bitsandbytes quantises while loading
+QUANTISED = ("int8", "int4")
+
 
 def resolve_path(model_cfg) -> str:
     """The hub id or local folder the model's files come from."""
@@ -85,7 +88,7 @@ def load_model(model_cfg, task, precision: str, device: str):
 
     cls = auto_class(task)
     config = build_config(model_cfg, task)
-    quantised = precision in ("int8", "int4")
+    quantised = precision in QUANTISED
     if model_cfg.random_init and not quantised:
         return cls.from_config(config).to(device)
     kwargs = {"config": config, "trust_remote_code": bool(model_cfg.trust_remote_code)}

@@ -78,3 +78,9 @@ def reproduction_header(rows: pd.DataFrame) -> list[str]:
 
 def train_rows(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["mode"] == "train"]
+
+
+def ok_train_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Training rows that finished (status ok)."""
+    rows = train_rows(df)
+    return rows[rows["status"] == "ok"]

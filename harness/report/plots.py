@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.report.cells import train_rows  # noqa: E402
+from harness.report.cells import ok_train_rows  # noqa: E402
 from harness.report.tables.memory_speed import peak_reading  # noqa: E402
 
 
@@ -34,8 +34,8 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 
 
 def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    rows = train_rows(df)
-    rows = rows[(rows["status"] == "ok") & rows["task"].fillna("").str.startswith("glue/")
+    rows = ok_train_rows(df)
+    rows = rows[rows["task"].fillna("").str.startswith("glue/")
                 & ~rows["random_init"].fillna(False).astype(bool) & rows["score"].notna()
                 & rows["params_trainable"].notna()]
     if rows.empty:
@@ -59,8 +59,7 @@ def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def memory_vs_batch(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    rows = train_rows(df)
-    rows = rows[rows["status"] == "ok"]
+    rows = ok_train_rows(df)
     if rows.empty:
         return []
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -77,8 +76,7 @@ def memory_vs_batch(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def throughput_bars(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    rows = train_rows(df)
-    rows = rows[rows["status"] == "ok"]
+    rows = ok_train_rows(df)
     if rows.empty:
         return []
     by_method = rows.groupby("method_label")["train_examples_per_s"].median().sort_values()

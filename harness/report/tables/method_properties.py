@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import number, reproduction_header, train_rows
+from harness.report.cells import number, ok_train_rows, reproduction_header
 from harness.report.render import MISSING, Grid, Report
 from harness.report.tables.memory_speed import peak_reading
 from harness.report.tables.param_accounting import SURVEY_NAME
@@ -24,8 +24,7 @@ def _ratio(a, b) -> str:
 
 
 def build(df: pd.DataFrame) -> Report:
-    rows = train_rows(df)
-    rows = rows[rows["status"] == "ok"]
+    rows = ok_train_rows(df)
     survey = references.load("survey_method_properties").set_index("method")
     body = []
     keys = ["model", "task", "batch_size", "precision", "device_name"]
