@@ -20,6 +20,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from harness.distributed import MODES as DISTRIBUTED_MODES
 from harness.record.store import RUNS_SUBDIR, load_results, write_row
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def _fallback_row(spec: dict, cfg: DictConfig, status: str, error: str) -> dict:
 
 def cell_command(cfg: DictConfig, spec_path: str) -> list[str]:
     """The child process: one Python process, or torchrun's N data-parallel processes."""
-    if cfg.train.get("distributed") == "ddp":
+    if cfg.train.get("distributed") in DISTRIBUTED_MODES:
         return [sys.executable, "-m", "torch.distributed.run", "--standalone",
                 f"--nproc_per_node={cfg.train.nproc_per_node}", "-m", "harness.cell", spec_path]
     return [sys.executable, "-m", "harness.cell", spec_path]

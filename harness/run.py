@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
+from harness import distributed
 from harness.errors import status_of
 from harness.measure import latency, params as P, predicted_memory
 from harness.measure.memory import PeakMemory, peak_rss_bytes
@@ -102,14 +103,20 @@ def load_data(cfg, task, tokenizer):
             sum(len(e) for e in data.evals.values()))
 
 
-def data_parallel(cfg, device: torch.device):
-    """An accelerate Accelerator when this run is one of several data-parallel processes
-    (launched by torchrun, train.distributed=ddp); None for a single process."""
-    if cfg.train.get("distributed") != "ddp" or int(os.environ.get("WORLD_SIZE", "1")) < 2:
-        return None
-    from accelerate import Accelerator
-
-    return Accelerator(cpu=device.type == "cpu")  # gloo on CPU, nccl on GPUs
+def build_model(cfg, task, method, args, precision: str, device: torch.device, total_steps: int):
+    """The base model with the method applied, on `device`; also its base-parameter census and
+    head names. Seeded, so the new head's and the adapters' initial weights repeat."""
+    set_seed(cfg.train.seed)
+    model = loading.load_model(cfg.model, task, precision, str(device))
+    base = P.BaseModelParams.of(model)
+    heads, ctx = method_context(model, task, total_steps)
+    if precision in loading.QUANTISED:
+        from peft import prepare_model_for_kbit_training
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    model = method.apply(model, args, ctx)
+    if precision not in loading.QUANTISED:
+        model = model.to(device)
+    return model, base, heads
 
 
 def train_and_measure(cfg, row: dict) -> None:
@@ -126,26 +133,17 @@ def train_and_measure(cfg, row: dict) -> None:
     tokenizer = loading.load_tokenizer(cfg.model)
     train_enc, eval_data, n_train, n_train_full, n_eval = load_data(cfg, task, tokenizer)
     row.update(train_examples=n_train, train_examples_full=n_train_full, eval_examples=n_eval)
-    accelerator = data_parallel(cfg, device)
+    distributed.check_shardable(cfg.train, quantised, method.after_step is not None)
+    accelerator = distributed.accelerator_for(cfg.train, device)
     world = accelerator.num_processes if accelerator else 1
     if accelerator:
         device = accelerator.device
     row["world_size"] = world
     total_steps = schedule_steps(math.ceil(len(train_enc.input_ids) / world), cfg.train)
 
-    log.info("model: %s (%s)", cfg.model.name, precision)
-    set_seed(cfg.train.seed)  # the new head's and the adapters' initial weights come from the RNG
-    model = loading.load_model(cfg.model, task, precision, str(device))
+    log.info("model: %s (%s), method: %s %s", cfg.model.name, precision, method.name, args_json(args))
+    model, base, heads = build_model(cfg, task, method, args, precision, device, total_steps)
     row["model_type"] = model.config.model_type
-    base = P.BaseModelParams.of(model)
-    heads, ctx = method_context(model, task, total_steps)
-    if quantised:
-        from peft import prepare_model_for_kbit_training
-        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    log.info("method: %s %s", method.name, args_json(args))
-    model = method.apply(model, args, ctx)
-    if not quantised:
-        model = model.to(device)
     row.update(parameter_columns(model, base, heads))
     log.info("params: total %d, trainable %d (%.3f%%), added %d", row["params_total"], row["params_trainable"],
              row["pct_trainable"], row["params_added"])
@@ -168,8 +166,12 @@ def train_and_measure(cfg, row: dict) -> None:
     if world > 1:
         for col in ("train_examples_per_s", "train_tokens_per_s"):  # all ranks together
             row[col] = row[col] * world if row[col] else row[col]
+        trained = distributed.full_state_dict(model) if distributed.is_sharded(cfg.train, accelerator) else None
         if accelerator.process_index != 0:
             return  # the main process evaluates, measures and records
+        if trained is not None:  # fsdp: measure an unsharded copy holding the trained weights
+            model, _, _ = build_model(cfg, task, method, args, precision, device, total_steps)
+            model.load_state_dict(trained)
 
     row.update(train_wall_s=result.wall_s, train_steps=result.steps, first_train_loss=result.first_loss,
                final_train_loss=result.final_loss)
@@ -177,7 +179,9 @@ def train_and_measure(cfg, row: dict) -> None:
         row["train_hours_per_epoch"] = n_train_full / row["train_examples_per_s"] / 3600
         row["train_hours_per_epoch_extrapolated"] = \
             result.steps * cfg.train.batch_size * cfg.train.grad_accum_steps < n_train_full
-    row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.mean_padded_length))
+    shards = world if distributed.is_sharded(cfg.train, accelerator) else 1
+    row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.mean_padded_length,
+                                        shards))
 
     log.info("evaluating on %d examples", n_eval)
     scores = evaluate()

@@ -16,6 +16,7 @@ from typing import Callable, Optional
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from harness import distributed
 from harness.errors import NanLossError, UnsupportedError
 from harness.measure.throughput import StepTimer
 from harness.tasks.batching import Encoded, collate, length_grouped_batches
@@ -76,15 +77,20 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
           after_step: Optional[Callable] = None, evaluate: Optional[Callable[[], dict]] = None,
           score_key: str = "score", accelerator=None) -> TrainResult:
     """Train for `total_steps` optimizer steps. With an `accelerator` (data-parallel run), the
-    model is wrapped for gradient all-reduce and each process takes every world-th batch;
-    `model` itself stays the unwrapped module."""
+    model is wrapped for gradient all-reduce (ddp) or sharded in place (fsdp, see
+    harness.distributed) and each process takes every world-th batch; with ddp `model` itself
+    stays the unwrapped module."""
     torch.manual_seed(train_cfg.seed)
     unwrapped = model
+    sharded = distributed.is_sharded(train_cfg, accelerator)
+    if sharded:  # FSDP2 swaps the parameters for sharded ones: the optimizer must see those
+        model = unwrapped = distributed.shard(model, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     rank, world = 0, 1
     if accelerator is not None:
-        model, optimizer = accelerator.prepare(model, optimizer)
+        if not sharded:
+            model, optimizer = accelerator.prepare(model, optimizer)
         rank, world = accelerator.process_index, accelerator.num_processes
     warmup = train_cfg.get("warmup_steps")
     warmup = min(int(warmup), total_steps) if warmup is not None else int(train_cfg.warmup_ratio * total_steps)
@@ -112,7 +118,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
                     loss = model(**batch).loss / len(group)
                 if not torch.isfinite(loss):
                     raise NanLossError(f"training loss is {loss.item()} at step {result.steps + 1}")
-                if accelerator is not None:
+                if accelerator is not None and not sharded:
                     accelerator.backward(loss)
                 else:
                     (scaler.scale(loss) if scaler else loss).backward()

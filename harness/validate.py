@@ -11,6 +11,7 @@ from typing import Optional
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from harness.distributed import check_mode as check_distributed_mode
 from harness.errors import ConfigError
 
 MODES = ("train", "count")
@@ -74,8 +75,7 @@ def validate(cfg: DictConfig) -> None:
     _check("train", TrainSchema, cfg.train)
     _check("data", DataSchema, cfg.data)
     _check("measure", MeasureSchema, cfg.measure)
-    if cfg.train.get("distributed") not in (None, "ddp"):
-        raise ConfigError(f"train.distributed={cfg.train.distributed!r}; valid: null, ddp")
+    check_distributed_mode(cfg.train)
     for field in ("batch_size", "grad_accum_steps", "max_seq_length", "nproc_per_node"):
         if cfg.train[field] < 1:
             raise ConfigError(f"train.{field}={cfg.train[field]}: expected a positive integer")

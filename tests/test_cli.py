@@ -77,6 +77,7 @@ def test_nan_loss_and_missing_data_statuses(tmp_path, glue_dir):
     (["-m", "method=lora,nope"], "error: unknown method 'nope'"),
     (["train.batch_size=abc"], "error: train.batch_size: Value 'abc' of type 'str' could not be converted to Integer"),
     (["method.r=abc"], "error: method.r:"),
+    (["train.distributed=zero3"], "error: train.distributed='zero3'; valid: null, ddp, fsdp"),
 ])
 def test_bad_names_fail_before_any_work_with_one_line(tmp_path, args, message):
     proc = run_cli(*args, f"results_dir={tmp_path}")

@@ -10,6 +10,9 @@
 
 The layers backprop traverses start at the lowest layer holding a trainable parameter
 (everything, if the embeddings or a prompt below the stack train).
+
+Per process: under FSDP (`shards` = processes) weights, gradients and optimizer state are
+split across the processes; activations are not (each process runs its own batch).
 """
 
 from __future__ import annotations
@@ -35,18 +38,19 @@ def layers_in_backprop(model: nn.Module, head_modules: list[str]) -> int:
     return len(stack) - lowest
 
 
-def predict(model: nn.Module, head_modules: list[str], precision: str, batch_size: int, seq_len: float) -> dict:
+def predict(model: nn.Module, head_modules: list[str], precision: str, batch_size: int, seq_len: float,
+            shards: int = 1) -> dict:
     cfg = model.config if hasattr(model, "config") else model.base_model.model.config
     h, a = cfg.hidden_size, cfg.num_attention_heads
     params = unique_parameters(model)
     trainable = sum(p.numel() for p in params.values() if p.requires_grad)
     frozen = sum(p.numel() for p in params.values() if not p.requires_grad)
-    weights = int(trainable * 4 + frozen * _WEIGHT_BYTES[precision])
+    weights = int((trainable * 4 + frozen * _WEIGHT_BYTES[precision]) / shards)
     act_bytes_per_value = 2 if precision in ("bf16", "fp16", "int8", "int4") else 4
     s, b = seq_len, batch_size
     per_layer = s * b * h * (34 + 5 * a * s / h) * act_bytes_per_value / 2
     activations = int(layers_in_backprop(model, head_modules) * per_layer)
-    grads, optim = trainable * 4, trainable * 8
+    grads, optim = int(trainable * 4 / shards), int(trainable * 8 / shards)
     return {"predicted_mem_weights_bytes": weights, "predicted_mem_grads_bytes": grads,
             "predicted_mem_optimizer_bytes": optim, "predicted_mem_activations_bytes": activations,
             "predicted_mem_total_bytes": weights + grads + optim + activations}

@@ -34,5 +34,5 @@ def identity_columns(cfg, spec: dict) -> dict:
         "batch_size": cfg.train.batch_size, "grad_accum_steps": cfg.train.grad_accum_steps, "lr": cfg.train.lr,
         "epochs": cfg.train.epochs, "max_steps": cfg.train.max_steps, "max_seq_length": cfg.train.max_seq_length,
         "seed": cfg.train.seed, "max_train_samples": cfg.data.max_train_samples,
-        "max_eval_samples": cfg.data.max_eval_samples,
+        "max_eval_samples": cfg.data.max_eval_samples, "distributed": cfg.train.get("distributed"),
     }

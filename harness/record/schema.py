@@ -1,5 +1,9 @@
 """The result row: every column, its type and unit. Bump SCHEMA_VERSION on any change.
 
+Versions: 1 the first release; 2 adds `distributed`. Rows of an older version read with the
+columns they lack as nulls; rows of a newer version are refused (this harness cannot know
+what their columns mean).
+
 Units are in the names: `_bytes`, `_s`, `_ms`, `_per_s`, `pct_` (percent of params_total).
 Metric columns are fractions in [0, 1] (correlations in [-1, 1]); `score` is the task's
 primary metric, same scale. Nullable everywhere: a run that failed early has only identity
@@ -10,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _I = pa.int64()
 _F = pa.float64()
@@ -48,6 +52,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("seed", _I, "random seed"),
     ("max_train_samples", _I, "training subset cap, null = full split"),
     ("max_eval_samples", _I, "evaluation subset cap, null = full split"),
+    ("distributed", _S, "data parallelism of the run: ddp | fsdp; null = one process"),
     ("train_examples", _I, "training examples actually used"),
     ("train_examples_full", _I, "size of the task's full training split"),
     ("eval_examples", _I, "evaluation examples actually scored"),
@@ -139,7 +144,7 @@ ARROW_SCHEMA = pa.schema([pa.field(name, typ) for name, typ, _ in COLUMNS]).with
 IDENTITY_COLUMNS = [
     "mode", "model", "random_init", "method", "method_args", "task", "precision", "batch_size",
     "grad_accum_steps", "lr", "epochs", "max_steps", "max_seq_length", "seed",
-    "max_train_samples", "max_eval_samples",
+    "max_train_samples", "max_eval_samples", "distributed",
 ]
 
 

@@ -60,12 +60,22 @@ def test_temporary_files_are_never_read(tmp_path):
     assert [p.name for p in result_files(tmp_path)] == ["good.parquet"]
 
 
-def test_older_schema_version_is_named(tmp_path):
+def test_older_schema_version_reads_with_its_missing_columns_null(tmp_path):
     path = write_frame(pd.DataFrame([row()]), tmp_path / "old.parquet")
     df = pq.read_table(path).to_pandas()
-    df["schema_version"] = 0
-    df.drop(columns=["score"]).to_parquet(path)
-    with pytest.raises(ValueError, match=r"old.parquet: schema version \[0\].*columns missing here: \['score'\]"):
+    df["schema_version"] = SCHEMA_VERSION - 1
+    df.drop(columns=["distributed"]).to_parquet(path)
+    back = read_table(path)
+    assert list(back.columns) == NAMES
+    assert back["distributed"].isna().all() and back["run_id"].tolist() == df["run_id"].tolist()
+
+
+def test_newer_schema_version_is_refused_naming_the_file(tmp_path):
+    path = write_frame(pd.DataFrame([row()]), tmp_path / "new.parquet")
+    df = pq.read_table(path).to_pandas()
+    df["schema_version"] = SCHEMA_VERSION + 1
+    df.to_parquet(path)
+    with pytest.raises(ValueError, match=rf"new.parquet: schema version {SCHEMA_VERSION + 1} is newer"):
         read_table(path)
 
 
