@@ -21,6 +21,19 @@ def test_joblib_sweep_of_four_cells_with_two_workers(tmp_path, glue_dir):
     assert sorted(rows["sweep_job_num"]) == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
+def test_ray_sweep_of_two_cells_on_a_local_ray(tmp_path, glue_dir):
+    pytest.importorskip("hydra_plugins.hydra_ray_launcher", reason="needs the [ray] extra")
+    proc = run_cli("-m", "hydra/launcher=ray_cluster", "hydra.launcher.ray.init.address=null",
+                   "+hydra.launcher.ray.init.num_cpus=2",
+                   "hydra.launcher.ray.remote.num_gpus=0",
+                   "hydra.launcher.ray.remote.num_cpus=1", "method=lora,bitfit", f"data.glue_dir={glue_dir}",
+                   f"results_dir={tmp_path}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = load_results(tmp_path)
+    assert sorted(rows["method"]) == ["bitfit", "lora"] and (rows["status"] == "ok").all()
+
+
 DATA_PARALLEL = ["train.nproc_per_node=2", "data.max_train_samples=64", "data.max_eval_samples=16",
                  "train.batch_size=16", "measure.latency_repeats=0", "train.num_threads=1"]
 
