@@ -1,6 +1,10 @@
 """Peak memory of the measured phase.
 
-- CPU: peak resident set size of this process (getrusage; each run has its own process).
+- CPU: peak resident set size of this process (getrusage; each run has its own process), and
+  on Linux also the peak of the measured phase alone: the kernel's high-water mark is reset
+  when the phase starts (`/proc/self/clear_refs`), as torch's CUDA peak is. The process peak
+  includes model loading and tokenisation; the phase peak is what training needs and what the
+  predicted memory columns estimate.
 - GPU: torch's max allocated / max reserved, reset when the phase starts, and the device's
   own used memory from NVML, sampled by a background thread. NVML also sees the CUDA
   context and other processes' memory, which torch does not. No driver, no NVML: null.
@@ -18,10 +22,43 @@ import torch
 log = logging.getLogger(__name__)
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process since it started, in bytes."""
+_peak_before_reset = 0  # the process peak seen before the kernel's high-water mark was last reset
+
+
+def _rusage_peak_bytes() -> int:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if sys.platform == "darwin" else peak * 1024)  # Linux reports KiB
+
+
+def peak_rss_bytes() -> int:
+    """Peak resident set size of this process since it started, in bytes."""
+    return max(_peak_before_reset, _rusage_peak_bytes())
+
+
+def current_rss_bytes() -> int | None:
+    """Resident set size now (Linux), else None."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Restart the kernel's RSS high-water mark from the current RSS (Linux >= 4.0); after this,
+    getrusage reports the peak since the reset. False where the platform cannot."""
+    global _peak_before_reset
+    before = peak_rss_bytes()
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    _peak_before_reset = before
+    return True
 
 
 class NvmlSampler:
@@ -82,6 +119,8 @@ class PeakMemory:
             torch.cuda.synchronize(self.device)
             torch.cuda.reset_peak_memory_stats(self.device)
             self.nvml.__enter__()
+        self.rss_start = current_rss_bytes()
+        self.rss_reset = reset_peak_rss()
         return self
 
     def __exit__(self, *exc):
@@ -90,8 +129,10 @@ class PeakMemory:
             self.nvml.__exit__(*exc)
 
     def columns(self) -> dict:
-        cols = {"peak_cpu_rss_bytes": peak_rss_bytes(), "peak_gpu_mem_allocated_bytes": None,
-                "peak_gpu_mem_reserved_bytes": None, "peak_gpu_mem_nvml_bytes": None}
+        cols = {"peak_cpu_rss_bytes": peak_rss_bytes(), "cpu_rss_train_start_bytes": self.rss_start,
+                "peak_cpu_rss_train_bytes": _rusage_peak_bytes() if self.rss_reset else None,
+                "peak_gpu_mem_allocated_bytes": None, "peak_gpu_mem_reserved_bytes": None,
+                "peak_gpu_mem_nvml_bytes": None}
         if self.cuda:
             cols["peak_gpu_mem_allocated_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
             cols["peak_gpu_mem_reserved_bytes"] = int(torch.cuda.max_memory_reserved(self.device))

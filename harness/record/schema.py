@@ -1,8 +1,8 @@
 """The result row: every column, its type and unit. Bump SCHEMA_VERSION on any change.
 
-Versions: 1 the first release; 2 adds `distributed`. Rows of an older version read with the
-columns they lack as nulls; rows of a newer version are refused (this harness cannot know
-what their columns mean).
+Versions: 1 the first release; 2 adds `distributed`, `cpu_rss_train_start_bytes` and
+`peak_cpu_rss_train_bytes`. Rows of an older version read with the columns they lack as
+nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
 Units are in the names: `_bytes`, `_s`, `_ms`, `_per_s`, `pct_` (percent of params_total).
 Metric columns are fractions in [0, 1] (correlations in [-1, 1]); `score` is the task's
@@ -88,7 +88,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("first_train_loss", _F, "loss of the first micro-batch"),
     ("final_train_loss", _F, "mean loss of the last 10 micro-batches"),
     # memory
-    ("peak_cpu_rss_bytes", _I, "peak resident set size of the run's process (getrusage)"),
+    ("peak_cpu_rss_bytes", _I, "peak resident set size of the run's process (getrusage), loading included"),
+    ("cpu_rss_train_start_bytes", _I, "resident set size when the measured (training) phase starts"),
+    ("peak_cpu_rss_train_bytes", _I, "peak RSS of the measured phase alone (Linux: high-water mark reset at its start)"),
     ("peak_gpu_mem_allocated_bytes", _I, "torch.cuda.max_memory_allocated over the measured phase"),
     ("peak_gpu_mem_reserved_bytes", _I, "torch.cuda.max_memory_reserved over the measured phase"),
     ("peak_gpu_mem_nvml_bytes", _I, "device used memory from NVML, sampled (includes the CUDA context)"),

@@ -14,9 +14,10 @@ GB = 1e9
 
 def peak_reading(row) -> tuple[float | None, str]:
     """The memory figure to show and which reading it is: NVML (device's view) when sampled,
-    else torch's reserved, else the CPU process's peak RSS."""
+    else torch's reserved, else the CPU peak RSS of training alone, else the process's."""
     for col, name in [("peak_gpu_mem_nvml_bytes", "GPU, NVML"), ("peak_gpu_mem_reserved_bytes", "GPU, reserved"),
-                      ("peak_cpu_rss_bytes", "CPU peak RSS")]:
+                      ("peak_cpu_rss_train_bytes", "CPU peak RSS, training"),
+                      ("peak_cpu_rss_bytes", "CPU peak RSS, process")]:
         if pd.notna(row.get(col)):
             return row[col] / GB, name
     return None, ""

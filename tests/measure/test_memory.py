@@ -1,0 +1,57 @@
+"""Peak memory readings: the measured phase's own CPU peak, the process peak, NVML absent."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from harness.measure.memory import NvmlSampler, PeakMemory
+
+MB = 1024 * 1024
+
+
+def run_python(code: str) -> str:
+    """Run in a fresh process: RSS high-water marks are per process."""
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the phase peak needs /proc/self/clear_refs")
+def test_phase_peak_excludes_what_came_before_and_process_peak_keeps_it():
+    out = run_python("""
+        import json
+        from harness.measure.memory import PeakMemory, peak_rss_bytes
+        MB = 1024 * 1024
+        big = bytearray(600 * MB); big[::4096] = b"x" * len(big[::4096]); del big   # loading-time peak
+        with PeakMemory("cpu") as mem:
+            small = bytearray(200 * MB); small[::4096] = b"x" * len(small[::4096])    # the phase's own peak
+        cols = mem.columns()
+        cols["after"] = peak_rss_bytes()
+        print(json.dumps(cols))
+    """)
+    cols = json.loads(out)
+    start, phase, process = cols["cpu_rss_train_start_bytes"], cols["peak_cpu_rss_train_bytes"], cols["peak_cpu_rss_bytes"]
+    assert start < 600 * MB  # the big buffer was freed before the phase
+    assert phase >= start + 190 * MB  # the phase saw its own 200 MB
+    assert phase < start + 400 * MB  # ...and not the earlier 600 MB
+    assert process >= 600 * MB  # the process peak survives the reset
+    assert cols["after"] == process
+
+
+def test_cpu_run_has_no_gpu_readings():
+    with PeakMemory("cpu") as mem:
+        torch.ones(10).sum()
+    cols = mem.columns()
+    assert cols["peak_gpu_mem_allocated_bytes"] is None and cols["peak_gpu_mem_nvml_bytes"] is None
+    assert cols["peak_cpu_rss_bytes"] > 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without a GPU driver")
+def test_nvml_absent_is_normal_not_an_error():
+    with NvmlSampler(0) as sampler:
+        pass
+    assert not sampler.available and sampler.peak_bytes is None
