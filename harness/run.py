@@ -180,7 +180,7 @@ def train_and_measure(cfg, row: dict) -> None:
         row["train_hours_per_epoch_extrapolated"] = \
             result.steps * cfg.train.batch_size * cfg.train.grad_accum_steps < n_train_full
     shards = world if distributed.is_sharded(cfg.train, accelerator) else 1
-    row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.mean_padded_length,
+    row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.max_padded_length,
                                         shards))
 
     log.info("evaluating on %d examples", n_eval)

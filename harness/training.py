@@ -52,19 +52,13 @@ class TrainResult:
     wall_s: float = 0.0
     first_loss: Optional[float] = None
     losses: list[float] = field(default_factory=list)
-    padded_tokens: int = 0
-    sequences: int = 0
+    max_padded_length: int = 0  # the widest batch, which sets the activation peak
     best_eval: Optional[dict] = None
 
     @property
     def final_loss(self) -> Optional[float]:
         tail = self.losses[-10:]
         return sum(tail) / len(tail) if tail else None
-
-    @property
-    def mean_padded_length(self) -> float:
-        """Mean padded length of a training sequence (tokens)."""
-        return self.padded_tokens / max(1, self.sequences)
 
 
 def _fmt(seconds: float) -> str:
@@ -127,8 +121,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
                 result.losses.append(value)
                 examples += len(indices)
                 tokens += int(batch["attention_mask"].sum())
-                result.padded_tokens += batch["input_ids"].numel()
-                result.sequences += len(indices)
+                result.max_padded_length = max(result.max_padded_length, batch["input_ids"].shape[1])
             if scaler:
                 scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(trainable, train_cfg.max_grad_norm)

@@ -8,6 +8,9 @@
   activations  = per layer that backprop must traverse, s*b*h*(34 + 5*a*s/h) bytes at
                  16-bit (Korthikanti et al. 2022, no recomputation), doubled for fp32
 
+`seq_len` is the widest batch's padded length: the peak is set by the longest batch (the
+harness runs it first), not by the average one.
+
 The layers backprop traverses start at the lowest layer holding a trainable parameter
 (everything, if the embeddings or a prompt below the stack train).
 
