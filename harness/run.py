@@ -180,8 +180,9 @@ def train_and_measure(cfg, row: dict) -> None:
         row["train_hours_per_epoch_extrapolated"] = \
             result.steps * cfg.train.batch_size * cfg.train.grad_accum_steps < n_train_full
     shards = world if distributed.is_sharded(cfg.train, accelerator) else 1
+    lm_vocab = model.config.vocab_size if task.kind == "causal_lm" else None
     row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.max_padded_length,
-                                        shards))
+                                        shards, lm_vocab))
 
     log.info("evaluating on %d examples", n_eval)
     scores = evaluate()

@@ -6,7 +6,15 @@
   gradients    = trainable parameters x 4 bytes
   optimizer    = trainable parameters x 8 bytes (AdamW: two fp32 moments)
   activations  = per layer that backprop must traverse, s*b*h*(34 + 5*a*s/h) bytes at
-                 16-bit (Korthikanti et al. 2022, no recomputation), doubled for fp32
+                 16-bit (Korthikanti et al. 2022, no recomputation), doubled for fp32;
+                 plus, for a causal LM, the vocabulary logits, which that formula leaves
+                 out and which dominate small models with large vocabularies: b*s*V at the
+                 activation width, their fp32 log-softmax kept for backward and its gradient
+                 (2 x 4 bytes)
+
+Activation width: 16-bit under bf16/fp16 autocast; otherwise that of the unquantised weights
+(int8/int4 quantise only the linear layers; embeddings, norms and the hidden states keep
+the model's dtype, fp32 here).
 
 `seq_len` is the widest batch's padded length: the peak is set by the longest batch (the
 harness runs it first), not by the average one.
@@ -42,17 +50,20 @@ def layers_in_backprop(model: nn.Module, head_modules: list[str]) -> int:
 
 
 def predict(model: nn.Module, head_modules: list[str], precision: str, batch_size: int, seq_len: float,
-            shards: int = 1) -> dict:
+            shards: int = 1, lm_vocab: int | None = None) -> dict:
+    """`lm_vocab`: the vocabulary size when training a causal LM (adds the logits), else None."""
     cfg = model.config if hasattr(model, "config") else model.base_model.model.config
     h, a = cfg.hidden_size, cfg.num_attention_heads
     params = unique_parameters(model)
     trainable = sum(p.numel() for p in params.values() if p.requires_grad)
     frozen = sum(p.numel() for p in params.values() if not p.requires_grad)
     weights = int((trainable * 4 + frozen * _WEIGHT_BYTES[precision]) / shards)
-    act_bytes_per_value = 2 if precision in ("bf16", "fp16", "int8", "int4") else 4
+    act_bytes_per_value = 2 if precision in ("bf16", "fp16") else model.get_input_embeddings().weight.element_size()
     s, b = seq_len, batch_size
     per_layer = s * b * h * (34 + 5 * a * s / h) * act_bytes_per_value / 2
     activations = int(layers_in_backprop(model, head_modules) * per_layer)
+    if lm_vocab:
+        activations += int(b * s * lm_vocab * (act_bytes_per_value + 2 * 4))
     grads, optim = int(trainable * 4 / shards), int(trainable * 8 / shards)
     return {"predicted_mem_weights_bytes": weights, "predicted_mem_grads_bytes": grads,
             "predicted_mem_optimizer_bytes": optim, "predicted_mem_activations_bytes": activations,

@@ -39,13 +39,22 @@ def test_weights_gradients_and_adamw_state_follow_the_trainable_count():
     assert out["predicted_mem_total_bytes"] == sum(v for k, v in out.items() if k != "predicted_mem_total_bytes")
 
 
-def test_int8_weights_count_one_byte_and_activations_halve():
+def test_int8_weights_count_one_byte_activations_keep_the_unquantised_width_and_bf16_halves_them():
     model, heads = adapted("lora")
     trainable, frozen = counts(model)
     fp32 = predict(model, heads, "fp32", 8, 32)
     int8 = predict(model, heads, "int8", 8, 32)
+    bf16 = predict(model, heads, "bf16", 8, 32)
     assert int8["predicted_mem_weights_bytes"] == 4 * trainable + frozen
-    assert int8["predicted_mem_activations_bytes"] * 2 == pytest.approx(fp32["predicted_mem_activations_bytes"], abs=2)
+    assert int8["predicted_mem_activations_bytes"] == fp32["predicted_mem_activations_bytes"]  # fp32 hidden states
+    assert bf16["predicted_mem_activations_bytes"] * 2 == pytest.approx(fp32["predicted_mem_activations_bytes"], abs=2)
+
+
+def test_causal_lm_adds_logits_log_softmax_and_their_gradient():
+    model, heads = adapted("lora")
+    plain = predict(model, heads, "fp32", 8, 32)
+    lm = predict(model, heads, "fp32", 8, 32, lm_vocab=1000)
+    assert lm["predicted_mem_activations_bytes"] - plain["predicted_mem_activations_bytes"] == 8 * 32 * 1000 * 12
 
 
 def test_fsdp_shards_split_weights_gradients_and_optimizer_not_activations():
