@@ -35,7 +35,7 @@ def config_hash(resolved: dict) -> str:
 
 
 def has_ok_row(results_dir: Path, chash: str) -> bool:
-    rows = load_results(results_dir)
+    rows = load_results(results_dir, columns=["config_hash"])
     return bool(((rows["config_hash"] == chash) & (rows["status"] == "ok")).any())
 
 

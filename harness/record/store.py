@@ -62,8 +62,9 @@ def result_files(results_dir: str | os.PathLike) -> list[Path]:
                   and "baselines" not in p.relative_to(root).parts)  # baselines are read by regress only
 
 
-def load_results(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
-    """Every row under results_dir as one DataFrame with the current schema's columns.
+def load_results(results_dir: str | os.PathLike = "results", columns: list[str] | None = None) -> pd.DataFrame:
+    """Every row under results_dir as one DataFrame with the current schema's columns (or only
+    `columns`, plus run_id and status: much less to read for large sweeps).
 
     A file that cannot be read (truncated, not Parquet) is skipped with a warning naming it;
     it never hides the other rows.
@@ -71,28 +72,32 @@ def load_results(results_dir: str | os.PathLike = "results") -> pd.DataFrame:
     frames = []
     for path in result_files(results_dir):
         try:
-            frames.append(read_table(path))
+            frames.append(read_table(path, columns))
         except ValueError as exc:
             log.warning("skipping %s", exc)
     if not frames:
-        return empty_frame()
+        return conform(empty_frame(), columns)
     rows = pd.concat(frames, ignore_index=True)
     return rows.drop_duplicates("run_id", keep="first", ignore_index=True)  # a compaction cut short
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read one Parquet file of rows, conformed to the current schema.
+def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read one Parquet file of rows, conformed to the current schema (all of its columns, or
+    only `columns` plus run_id and status).
 
     Raises ValueError with a one-line message naming the file on any problem.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
+    required = ["run_id", "status", "schema_version"]
     try:
-        table = pq.read_table(path)
+        present = pq.read_schema(path).names
+        wanted = None if columns is None else [c for c in dict.fromkeys([*required, *columns]) if c in present]
+        table = pq.read_table(path, columns=wanted)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
-    missing = [n for n in ("run_id", "status", "schema_version") if n not in table.column_names]
+    missing = [n for n in required if n not in table.column_names]
     if missing:
         raise ValueError(f"{path}: not a peft-bench result file (missing columns {missing})")
     df = table.to_pandas()
@@ -100,15 +105,17 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     if any(v > SCHEMA_VERSION for v in versions):
         raise ValueError(f"{path}: schema version {max(versions)} is newer than this harness's "
                          f"{SCHEMA_VERSION}; upgrade peft-bench to read it")
-    return conform(df)
+    return conform(df, columns)
 
 
-def conform(df: pd.DataFrame) -> pd.DataFrame:
-    """Add absent schema columns as nulls and order columns as the schema does."""
-    for name in NAMES:
+def conform(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
+    """Add absent schema columns as nulls and order columns as the schema does (all of them,
+    or run_id, status and `columns`)."""
+    names = NAMES if columns is None else [n for n in NAMES if n in {"run_id", "status", *columns}]
+    for name in names:
         if name not in df.columns:
             df[name] = None
-    return df[NAMES]
+    return df[names]
 
 
 def empty_frame() -> pd.DataFrame:

@@ -85,3 +85,15 @@ def test_not_parquet_is_one_line(tmp_path):
     with pytest.raises(ValueError, match="x.parquet: not a readable Parquet file") as err:
         read_table(path)
     assert "\n" not in str(err.value)
+
+
+def test_loading_only_some_columns_reads_those_plus_run_id_and_status(tmp_path):
+    write_row(row("a", distributed="fsdp"), tmp_path)
+    old = write_frame(pd.DataFrame([row("b")]), tmp_path / "runs" / "b.parquet")
+    df = pq.read_table(old).to_pandas()
+    df["schema_version"] = SCHEMA_VERSION - 1
+    df.drop(columns=["distributed"]).to_parquet(old)  # an older row lacks the column
+    rows = load_results(tmp_path, columns=["config_hash", "distributed"])
+    assert list(rows.columns) == ["run_id", "config_hash", "status", "distributed"]  # schema order
+    assert rows.set_index("run_id")["distributed"].to_dict() == {"a": "fsdp", "b": None}
+    assert list(load_results(tmp_path / "empty", columns=["config_hash"]).columns) == ["run_id", "config_hash", "status"]
