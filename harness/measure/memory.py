@@ -35,16 +35,26 @@ def peak_rss_bytes() -> int:
     return max(_peak_before_reset, _rusage_peak_bytes())
 
 
-def current_rss_bytes() -> int | None:
-    """Resident set size now (Linux), else None."""
+def _proc_status_bytes(field: str) -> int | None:
     try:
         with open("/proc/self/status") as fh:
             for line in fh:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
     return None
+
+
+def current_rss_bytes() -> int | None:
+    """Resident set size now (Linux), else None."""
+    return _proc_status_bytes("VmRSS")
+
+
+def phase_peak_rss_bytes() -> int | None:
+    """The address space's RSS high-water mark (Linux VmHWM): since the last reset_peak_rss().
+    Read directly, not through getrusage, which also folds in the peaks of exited threads."""
+    return _proc_status_bytes("VmHWM")
 
 
 def reset_peak_rss() -> bool:
@@ -130,7 +140,7 @@ class PeakMemory:
 
     def columns(self) -> dict:
         cols = {"peak_cpu_rss_bytes": peak_rss_bytes(), "cpu_rss_train_start_bytes": self.rss_start,
-                "peak_cpu_rss_train_bytes": _rusage_peak_bytes() if self.rss_reset else None,
+                "peak_cpu_rss_train_bytes": phase_peak_rss_bytes() if self.rss_reset else None,
                 "peak_gpu_mem_allocated_bytes": None, "peak_gpu_mem_reserved_bytes": None,
                 "peak_gpu_mem_nvml_bytes": None}
         if self.cuda:

@@ -26,19 +26,19 @@ def test_phase_peak_excludes_what_came_before_and_process_peak_keeps_it():
         import json
         from harness.measure.memory import PeakMemory, peak_rss_bytes
         MB = 1024 * 1024
-        big = bytearray(600 * MB); big[::4096] = b"x" * len(big[::4096]); del big   # loading-time peak
+        big = bytearray(1500 * MB); big[::4096] = b"x" * len(big[::4096]); del big   # loading-time peak
         with PeakMemory("cpu") as mem:
-            small = bytearray(200 * MB); small[::4096] = b"x" * len(small[::4096])    # the phase's own peak
+            small = bytearray(100 * MB); small[::4096] = b"x" * len(small[::4096])    # the phase's own peak
         cols = mem.columns()
         cols["after"] = peak_rss_bytes()
         print(json.dumps(cols))
     """)
     cols = json.loads(out)
     start, phase, process = cols["cpu_rss_train_start_bytes"], cols["peak_cpu_rss_train_bytes"], cols["peak_cpu_rss_bytes"]
-    assert start < 600 * MB  # the big buffer was freed before the phase
-    assert phase >= start + 190 * MB  # the phase saw its own 200 MB
-    assert phase < start + 400 * MB  # ...and not the earlier 600 MB
-    assert process >= 600 * MB  # the process peak survives the reset
+    assert start < 1000 * MB  # the big buffer was freed before the phase
+    assert phase >= start + 95 * MB  # the phase saw its own 100 MB
+    assert phase < start + 700 * MB  # ...and not the earlier 1500 MB (slack for allocator noise)
+    assert process >= 1500 * MB  # the process peak survives the reset
     assert cols["after"] == process
 
 
