@@ -138,6 +138,7 @@ def train_and_measure(cfg, row: dict) -> None:
     world = accelerator.num_processes if accelerator else 1
     if accelerator:
         device = accelerator.device
+    sharded = distributed.is_sharded(cfg.train, accelerator)
     row["world_size"] = world
     total_steps = schedule_steps(math.ceil(len(train_enc.input_ids) / world), cfg.train)
 
@@ -166,7 +167,7 @@ def train_and_measure(cfg, row: dict) -> None:
     if world > 1:
         for col in ("train_examples_per_s", "train_tokens_per_s"):  # all ranks together
             row[col] = row[col] * world if row[col] else row[col]
-        trained = distributed.full_state_dict(model) if distributed.is_sharded(cfg.train, accelerator) else None
+        trained = distributed.full_state_dict(model) if sharded else None
         if accelerator.process_index != 0:
             return  # the main process evaluates, measures and records
         if trained is not None:  # fsdp: measure an unsharded copy holding the trained weights
@@ -179,10 +180,9 @@ def train_and_measure(cfg, row: dict) -> None:
         row["train_hours_per_epoch"] = n_train_full / row["train_examples_per_s"] / 3600
         row["train_hours_per_epoch_extrapolated"] = \
             result.steps * cfg.train.batch_size * cfg.train.grad_accum_steps < n_train_full
-    shards = world if distributed.is_sharded(cfg.train, accelerator) else 1
     lm_vocab = model.config.vocab_size if task.kind == "causal_lm" else None
     row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.max_padded_length,
-                                        shards, lm_vocab))
+                                        world if sharded else 1, lm_vocab))
 
     log.info("evaluating on %d examples", n_eval)
     scores = evaluate()

@@ -58,8 +58,9 @@ def phase_peak_rss_bytes() -> int | None:
 
 
 def reset_peak_rss() -> bool:
-    """Restart the kernel's RSS high-water mark from the current RSS (Linux >= 4.0); after this,
-    getrusage reports the peak since the reset. False where the platform cannot."""
+    """Restart the kernel's RSS high-water mark from the current RSS (Linux >= 4.0), so
+    phase_peak_rss_bytes() reads the peak since now; peak_rss_bytes() keeps the earlier peak.
+    False where the platform cannot."""
     global _peak_before_reset
     before = peak_rss_bytes()
     try:

@@ -53,6 +53,10 @@ def write_row(row: dict, results_dir: str | os.PathLike) -> Path:
     return final
 
 
+# columns every partial read keeps: a row's identity and outcome
+ALWAYS_READ = ("run_id", "status")
+
+
 def result_files(results_dir: str | os.PathLike) -> list[Path]:
     """All finished result files under results_dir (temporary files excluded)."""
     root = Path(results_dir)
@@ -90,11 +94,12 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    required = ["run_id", "status", "schema_version"]
+    required = [*ALWAYS_READ, "schema_version"]
     try:
-        present = pq.read_schema(path).names
-        wanted = None if columns is None else [c for c in dict.fromkeys([*required, *columns]) if c in present]
-        table = pq.read_table(path, columns=wanted)
+        with pq.ParquetFile(path) as parquet:
+            present = parquet.schema_arrow.names
+            wanted = None if columns is None else [c for c in dict.fromkeys([*required, *columns]) if c in present]
+            table = parquet.read(columns=wanted)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
     missing = [n for n in required if n not in table.column_names]
@@ -111,7 +116,7 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
 def conform(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Add absent schema columns as nulls and order columns as the schema does (all of them,
     or run_id, status and `columns`)."""
-    names = NAMES if columns is None else [n for n in NAMES if n in {"run_id", "status", *columns}]
+    names = NAMES if columns is None else [n for n in NAMES if n in {*ALWAYS_READ, *columns}]
     for name in names:
         if name not in df.columns:
             df[name] = None

@@ -46,8 +46,9 @@ def build(df: pd.DataFrame) -> Report:
         score = f"{MISSING} (random init)" if r["random_init"] else number(r["score"], 3)
         if r["status"] != "ok":
             score = f"{MISSING} ({r['status']})"
-        own.append([r["model"], r["method_label"], (f"{int(r['train_examples'])} ex" if pd.notna(r['train_examples']) else MISSING), score,
-                    human_params(r["params_added"]), hours, hardware(instruct.loc[[idx]]), r["status"]])
+        data = f"{int(r['train_examples'])} ex" if pd.notna(r["train_examples"]) else MISSING
+        own.append([r["model"], r["method_label"], data, score, human_params(r["params_added"]), hours,
+                    hardware(instruct.loc[[idx]]), r["status"]])
     grids = [Grid("Published vs reproduced", columns, body)]
     if own:
         grids.append(Grid("Instruction-tuning runs", ["Model", "Method", "Data", "Score", "Added params",
