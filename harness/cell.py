@@ -16,6 +16,9 @@ from omegaconf import OmegaConf
 
 
 def main(spec_path: str) -> int:
+    from harness.lifetime import watch_parent
+
+    watch_parent()  # never outlive the sweep that started this cell
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][cell][%(levelname)s] %(message)s",
                         datefmt="%H:%M:%S")
     from harness.record.store import write_row

@@ -32,12 +32,67 @@ def check_names(argv: list[str]) -> str | None:
     return None
 
 
+_ABSENT = object()
+
+
+def _flat_keys(node: dict, prefix: str = "") -> list[str]:
+    """Every dotted key of a (plain, unresolved) config tree."""
+    keys = []
+    for key, child in node.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(child, dict):
+            keys += _flat_keys(child, f"{prefix}{key}.")
+    return keys
+
+
+def check_keys(argv: list[str]) -> str | None:
+    """One-line error for an override of a config key that does not exist (Hydra would print
+    its 'not in struct' block), naming the nearest valid keys; else None. Keys added with `+`,
+    Hydra's own `hydra.*` keys and group choices are left to Hydra."""
+    import difflib
+    import itertools
+
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    groups, keys = [], []
+    for arg in argv:
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        raw_key, _, value = arg.partition("=")
+        key = raw_key.lstrip("+~")
+        if key in CHECKED_GROUPS or "/" in key or key.split(".")[0] == "hydra":
+            if key in CHECKED_GROUPS:
+                groups.append([f"{raw_key}={choice.strip()}" for choice in value.split(",")])
+            continue
+        if raw_key == key:  # a `+key` adds a key on purpose
+            keys.append(key)
+    if not keys:
+        return None
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            composed = [compose(config_name="config", overrides=list(choice))
+                        for choice in itertools.islice(itertools.product(*groups), 32)]
+    except Exception:  # a composition problem of another kind: Hydra reports it itself
+        return None
+    for key in keys:
+        if all(OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT for cfg in composed):
+            valid = sorted(set(_flat_keys(OmegaConf.to_container(composed[0], resolve=False))))
+            near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5) or \
+                [k for k in valid if "." not in k][:8]
+            return (f"error: unknown config key {key!r}; nearest valid: {', '.join(near)} "
+                    f"(add a new key with +{key}=...)")
+    return None
+
+
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def _hydra_entry(cfg: DictConfig) -> None:
     from harness.errors import ConfigError
-    from harness.launch import launch_cell
+    from harness.launch import launch_cell, task_overrides
+    from harness.models.source import apply_explicit_source
     from harness.validate import validate
 
+    apply_explicit_source(cfg, task_overrides())
     try:
         validate(cfg)
     except ConfigError as exc:  # Hydra would print a traceback; a config mistake gets one line
@@ -47,7 +102,7 @@ def _hydra_entry(cfg: DictConfig) -> None:
 
 
 def main() -> int:
-    error = check_names(sys.argv[1:])
+    error = check_names(sys.argv[1:]) or check_keys(sys.argv[1:])
     if error:
         print(error, file=sys.stderr)
         return 2

@@ -29,6 +29,13 @@ class UnsupportedError(HarnessError):
     status = "unsupported"
 
 
+class NoLearningError(HarnessError):
+    """Training could not change the model: nothing trainable, or no trainable value moved
+    (a learning rate of zero, a target list that froze everything)."""
+
+    status = "no_learning"
+
+
 class NanLossError(HarnessError):
     """Training loss became NaN or infinite."""
 

@@ -29,6 +29,14 @@ def predict(model, enc: Encoded, batch_size: int, pad_id: int, regression: bool,
     return preds
 
 
+def single_class_warning(preds: list, split: str, regression: bool) -> str | None:
+    """A classifier that predicts one class for a whole dev set has learned nothing usable,
+    whatever its accuracy (CoLA's majority class gives Matthews 0, MRPC's 68 % accuracy)."""
+    if regression or len(preds) < 2 or len(set(preds)) > 1:
+        return None
+    return f"single_class: predicts class {preds[0]} for all {len(preds)} {split} examples"
+
+
 def evaluate(model, task: GlueTask, evals: dict[str, Encoded], batch_size: int, pad_id: int, device,
              autocast) -> dict:
     """Metric columns (`metric_*`, `score`, `score_name`) plus eval timing."""
@@ -40,6 +48,9 @@ def evaluate(model, task: GlueTask, evals: dict[str, Encoded], batch_size: int, 
         n += len(preds)
         for metric, value in task.metric(preds, enc.labels).items():
             cols[f"metric_{metric}{_SPLIT_SUFFIX[split]}"] = value
+        warning = single_class_warning(preds, split, task.is_regression)
+        if warning:
+            cols["warnings"] = "; ".join(filter(None, [cols.get("warnings"), warning]))
     wall = time.perf_counter() - t0
     cols["score"] = cols.get(f"metric_{task.score_name}")
     cols["score_name"] = task.score_name

@@ -15,12 +15,15 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from harness import claims
 from harness.distributed import MODES as DISTRIBUTED_MODES
+from harness.lifetime import PARENT_PID_ENV, die_with_parent
 from harness.record.store import RUNS_SUBDIR, load_results, write_row
 
 log = logging.getLogger(__name__)
@@ -88,22 +91,44 @@ def launch_cell(cfg: DictConfig) -> str:
     chash = config_hash(resolved)
     results_dir = Path(cfg.results_dir)
     job_num, sweep_dir, where = _sweep_position()
-    overrides = " ".join(_task_overrides()) or "(defaults)"
+    overrides = " ".join(task_overrides()) or "(defaults)"
     if not cfg.force and has_ok_row(results_dir, chash):
         log.info("%s: %s: skipped, an ok row with config hash %s exists (force=true reruns)", where, overrides, chash)
         return "skipped"
-    log.info("%s: %s", where, overrides)
+    claim, held = claims.take(results_dir, chash)
+    if claim is None:
+        log.info("%s: %s: skipped, another live process runs this cell (%s)", where, overrides, held.describe())
+        return "running_elsewhere"
+    try:
+        if not cfg.force and has_ok_row(results_dir, chash):  # finished while we were looking
+            log.info("%s: %s: skipped, an ok row with config hash %s exists", where, overrides, chash)
+            return "skipped"
+        log.info("%s: %s", where, overrides)
+        return _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, claim)
+    finally:
+        claim.release()
+
+
+def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, claim) -> str:
     spec = {"config": resolved, "run_id": uuid.uuid4().hex, "config_hash": chash,
-            "sweep_dir": sweep_dir, "sweep_job_num": job_num}
+            "sweep_dir": sweep_dir, "sweep_job_num": job_num, "launched_unix_s": time.time()}
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cell-", delete=False) as fh:
         json.dump(spec, fh)
     timeout = cfg.train.get("max_wall_s")
-    env = dict(os.environ)
+    env = {**os.environ, PARENT_PID_ENV: str(os.getpid())}
     if cfg.get("gpus"):
         env["CUDA_VISIBLE_DEVICES"] = str(list(cfg.gpus)[(job_num or 0) % len(cfg.gpus)])
+    status = error = None
     try:
-        proc = subprocess.run(cell_command(cfg, fh.name), timeout=timeout, env=env)
-        rc, status, error = proc.returncode, None, None
+        # the child dies with this process (kill -9 of the sweep): no orphan writes a duplicate row
+        proc = subprocess.Popen(cell_command(cfg, fh.name), env=env, preexec_fn=die_with_parent)
+        claim.add_process(proc.pid)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise
         if rc < 0:
             sig = signal.Signals(-rc).name
             status = "oom" if sig == "SIGKILL" else "error"
@@ -123,7 +148,7 @@ def launch_cell(cfg: DictConfig) -> str:
     return "done"
 
 
-def _task_overrides() -> list[str]:
+def task_overrides() -> list[str]:
     try:
         from hydra.core.hydra_config import HydraConfig
 

@@ -18,20 +18,21 @@ import torch
 from transformers import set_seed
 
 from harness import distributed
-from harness.errors import status_of
-from harness.measure import latency, params as P, predicted_memory
+from harness.errors import NoLearningError, status_of
+from harness.measure import flops, latency, params as P, predicted_memory
 from harness.measure.memory import PeakMemory, peak_rss_bytes
 from harness.measure.throughput import StepTimer
 from harness.methods import MethodContext, args_json, get_method, parse_args
 from harness.models import loading
 from harness.models.architecture import head_module_names
+from harness.precision import QUANTISED, autocast_for, keep_trainable_in_fp32
 from harness.record.environment import environment_columns
 from harness.record.identity import identity_columns
 from harness.tasks import get_task
 from harness.tasks.batching import encode
 from harness.tasks.glue import load_glue
 from harness.tasks.instruct import encode_sft, load_instruct
-from harness.training import autocast_for, schedule_steps, train
+from harness.training import schedule_steps, train
 from harness import evaluation
 
 log = logging.getLogger(__name__)
@@ -107,14 +108,14 @@ def build_model(cfg, task, method, args, precision: str, device: torch.device, t
     """The base model with the method applied, on `device`; also its base-parameter census and
     head names. Seeded, so the new head's and the adapters' initial weights repeat."""
     set_seed(cfg.train.seed)
-    model = loading.load_model(cfg.model, task, precision, str(device))
+    model = loading.load_model(cfg.model, task, precision, str(device), method.keep_unquantised(args))
     base = P.BaseModelParams.of(model)
     heads, ctx = method_context(model, task, total_steps)
-    if precision in loading.QUANTISED:
+    if precision in QUANTISED:
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
-    model = method.apply(model, args, ctx)
-    if precision not in loading.QUANTISED:
+    model = keep_trainable_in_fp32(method.apply(model, args, ctx))
+    if precision not in QUANTISED:
         model = model.to(device)
     return model, base, heads
 
@@ -124,15 +125,17 @@ def train_and_measure(cfg, row: dict) -> None:
     args = parse_args(method, cfg.method)
     device = torch.device(resolve_device(cfg.device))
     precision = cfg.precision.name
-    quantised = precision in loading.QUANTISED
+    quantised = precision in QUANTISED
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
     autocast = autocast_for(precision, device)  # unsupported combinations fail here, before work
 
     log.info("data: %s", cfg.task.name)
+    t0 = time.perf_counter()
     tokenizer = loading.load_tokenizer(cfg.model)
     train_enc, eval_data, n_train, n_train_full, n_eval = load_data(cfg, task, tokenizer)
-    row.update(train_examples=n_train, train_examples_full=n_train_full, eval_examples=n_eval)
+    row.update(train_examples=n_train, train_examples_full=n_train_full, eval_examples=n_eval,
+               time_data_s=time.perf_counter() - t0)
     distributed.check_shardable(cfg.train, quantised, method.after_step is not None)
     accelerator = distributed.accelerator_for(cfg.train, device)
     world = accelerator.num_processes if accelerator else 1
@@ -143,12 +146,21 @@ def train_and_measure(cfg, row: dict) -> None:
     total_steps = schedule_steps(math.ceil(len(train_enc.input_ids) / world), cfg.train)
 
     log.info("model: %s (%s), method: %s %s", cfg.model.name, precision, method.name, args_json(args))
+    t0 = time.perf_counter()
     model, base, heads = build_model(cfg, task, method, args, precision, device, total_steps)
+    row["time_model_build_s"] = time.perf_counter() - t0
     row["model_type"] = model.config.model_type
     row.update(parameter_columns(model, base, heads))
-    log.info("params: total %d, trainable %d (%.3f%%), added %d", row["params_total"], row["params_trainable"],
-             row["pct_trainable"], row["params_added"])
+    row.update(base_param_dtype=P.storage_dtypes(model, trainable=False),
+               trainable_param_dtype=P.storage_dtypes(model, trainable=True))
+    log.info("params: total %d, trainable %d (%.3f%%), added %d; storage: frozen %s, trainable %s",
+             row["params_total"], row["params_trainable"], row["pct_trainable"], row["params_added"],
+             row["base_param_dtype"], row["trainable_param_dtype"])
+    if not row["params_trainable"]:
+        raise NoLearningError(f"method {method.name!r} left no trainable parameter in the model "
+                              f"(check method.target_modules)")
     before = P.snapshot_trainable_base(model, base) if cfg.measure.count_changed and not quantised else {}
+    fingerprint = P.trainable_fingerprint(model)
 
     pad_id = tokenizer.pad_token_id
     if task.kind == "causal_lm":
@@ -176,6 +188,11 @@ def train_and_measure(cfg, row: dict) -> None:
 
     row.update(train_wall_s=result.wall_s, train_steps=result.steps, first_train_loss=result.first_loss,
                final_train_loss=result.final_loss)
+    row.update(flops.columns(model, heads, result.mean_padded_length, row["train_padded_tokens_per_s"],
+                             torch.cuda.get_device_name(device) if device.type == "cuda" else None))
+    if torch.equal(P.trainable_fingerprint(model), fingerprint):
+        raise NoLearningError(f"no trainable parameter changed in {result.steps} steps (lr={cfg.train.lr}): "
+                              f"the model after training is the model before it")
     if row["train_examples_per_s"]:
         row["train_hours_per_epoch"] = n_train_full / row["train_examples_per_s"] / 3600
         row["train_hours_per_epoch_extrapolated"] = \
@@ -191,23 +208,28 @@ def train_and_measure(cfg, row: dict) -> None:
     row.update(scores)
     log.info("%s = %s", scores["score_name"], scores["score"])
 
+    t_measure = time.perf_counter()  # the measurement passes after evaluation
     budget = P.adalora_final_budget(model)
     if budget is not None:
         row["params_adapter_budget_final"] = budget
     row["adapter_size_bytes"] = adapter_size_bytes(model)
     row.update(latency.measure_latency(model, model.config.vocab_size, cfg.measure.latency_batch_size,
                                        min(cfg.measure.latency_seq_len, cfg.train.max_seq_length),
-                                       cfg.measure.latency_repeats, device, method.mergeable and not quantised))
+                                       cfg.measure.latency_repeats, device, method.mergeable and not quantised,
+                                       autocast))
     if cfg.measure.count_changed:
         changed = (P.count_changed_structural(model, base, method.mergeable, row["params_added"]) if quantised
                    else P.count_changed(model, base, before, method.mergeable, row["params_added"]))
         row.update(changed_columns(changed, base.total))
+    row["time_measure_s"] = time.perf_counter() - t_measure
 
 
 def run_cell(cfg, spec: dict) -> dict:
     """Run one cell; always returns a row (status ok or the failure's status)."""
     t0 = time.perf_counter()
     row = identity_columns(cfg, spec)
+    if spec.get("launched_unix_s"):  # the child's start: interpreter, imports, config
+        row["time_startup_s"] = time.time() - spec["launched_unix_s"]
     try:
         (count_only if cfg.mode == "count" else train_and_measure)(cfg, row)
         row["status"] = "ok"

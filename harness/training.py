@@ -6,7 +6,6 @@ step (data collation included, as a user's loop would pay it).
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import time
@@ -17,7 +16,8 @@ import torch
 from transformers import get_linear_schedule_with_warmup
 
 from harness import distributed
-from harness.errors import NanLossError, UnsupportedError
+from harness.errors import NanLossError
+from harness.precision import autocast_for, get_precision
 from harness.measure.throughput import StepTimer
 from harness.tasks.batching import Encoded, collate, length_grouped_batches
 
@@ -33,19 +33,6 @@ def schedule_steps(n_examples: int, train_cfg) -> int:
     return max(1, math.ceil(per_epoch * train_cfg.epochs))
 
 
-def autocast_for(precision: str, device: torch.device):
-    """Autocast context for the precision; fp16 only on CUDA (CPU fp16 training is unsupported)."""
-    if precision == "bf16" or precision == "int4":
-        if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise UnsupportedError(f"precision={precision}: this GPU has no bf16 support")
-        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-    if precision == "fp16":
-        if device.type != "cuda":
-            raise UnsupportedError("precision=fp16: fp16 training needs a CUDA device; use bf16 on CPU")
-        return lambda: torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext
-
-
 @dataclass
 class TrainResult:
     steps: int = 0
@@ -53,7 +40,13 @@ class TrainResult:
     first_loss: Optional[float] = None
     losses: list[float] = field(default_factory=list)
     max_padded_length: int = 0  # the widest batch, which sets the activation peak
+    padded_tokens: int = 0  # sequence positions computed, padding included
+    sequences: int = 0
     best_eval: Optional[dict] = None
+
+    @property
+    def mean_padded_length(self) -> float | None:
+        return self.padded_tokens / self.sequences if self.sequences else None
 
     @property
     def final_loss(self) -> Optional[float]:
@@ -90,7 +83,11 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
     warmup = min(int(warmup), total_steps) if warmup is not None else int(train_cfg.warmup_ratio * total_steps)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
     autocast = autocast_for(precision, device)
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    forward = model
+    if train_cfg.get("compile"):  # compiled forward; parameters, optimizer and measurement stay the model's
+        log.info("compiling the model (torch.compile); the first steps include compilation")
+        forward = torch.compile(model)
+    scaler = torch.amp.GradScaler("cuda") if get_precision(precision).loss_scaling else None
     lengths = [len(x) for x in enc.input_ids]
     accum = train_cfg.grad_accum_steps
     result = TrainResult()
@@ -105,11 +102,11 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
         for first in range(0, usable, accum):
             group = batches[first:first + accum]
             timer.start()
-            examples = tokens = 0
+            examples = tokens = padded = 0
             for indices in group:
                 batch = {k: v.to(device) for k, v in collate(enc, indices, pad_id, regression).items()}
                 with autocast():
-                    loss = model(**batch).loss / len(group)
+                    loss = forward(**batch).loss / len(group)
                 if not torch.isfinite(loss):
                     raise NanLossError(f"training loss is {loss.item()} at step {result.steps + 1}")
                 if accelerator is not None and not sharded:
@@ -122,6 +119,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
                 examples += len(indices)
                 tokens += int(batch["attention_mask"].sum())
                 result.max_padded_length = max(result.max_padded_length, batch["input_ids"].shape[1])
+                padded += batch["input_ids"].numel()
             if scaler:
                 scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(trainable, train_cfg.max_grad_norm)
@@ -135,7 +133,9 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
             if after_step:
                 after_step(unwrapped, result.steps)
             optimizer.zero_grad(set_to_none=True)
-            timer.stop(examples, tokens)
+            timer.stop(examples, tokens, padded)
+            result.padded_tokens += padded
+            result.sequences += examples
             if result.steps % log_every == 0 or result.steps == total_steps:
                 elapsed = time.perf_counter() - t_start
                 eta = elapsed / result.steps * (total_steps - result.steps)

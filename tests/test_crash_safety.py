@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,74 @@ def test_model_path_that_is_not_a_model(tmp_path):
     proc = run_cli("model.package=null", f"model.name_or_path={tmp_path}", f"results_dir={tmp_path / 'r'}")
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: model.name_or_path={tmp_path}: not a model folder (no config.json there)"
+
+
+def _children_of(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    deadline = time.time() + within_s
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        stat = Path(f"/proc/{pid}/stat")
+        if stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return True  # a zombie has finished; only its exit status is left
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_kill_9_of_the_sweep_process_alone_takes_its_running_cell_down(tmp_path, glue_dir):
+    """What a user, a scheduler or the OOM killer does: SIGKILL to the sweep's own pid, not its
+    group. The running cell must not survive to write a row the resumed sweep writes again."""
+    args = [sys.executable, "-m", "harness", "-m", "method=lora,bitfit", f"data.glue_dir={glue_dir}",
+            f"results_dir={tmp_path}", *TINY]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, cells = time.time() + 120, []
+    while not cells and time.time() < deadline:
+        cells = _children_of(proc.pid)
+        time.sleep(0.2)
+    assert cells, "the sweep started no cell process"
+    assert list((tmp_path / "claims").glob("*.json")), "the running cell holds no claim"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert all(_gone(c, within_s=10) for c in cells), "a cell outlived its sweep"
+    again = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    time.sleep(2)  # an orphan, had one survived, would write now
+    rows = load_results(tmp_path)
+    ok = rows[rows["status"] == "ok"]
+    assert sorted(ok["method"]) == ["bitfit", "lora"] and ok["config_hash"].is_unique
+    assert not list((tmp_path / "claims").glob("*.json"))
+
+
+def test_a_live_claim_blocks_a_second_runner_and_a_stale_one_is_taken_over(tmp_path):
+    from harness import claims
+
+    mine, held = claims.take(tmp_path, "abc")
+    assert mine is not None and held is None
+    other, held = claims.take(tmp_path, "abc")  # this process is alive: the claim is live
+    assert other is None and str(os.getpid()) in held.describe()
+    mine.release()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / "claims" / "abc.json").write_text(
+        '{"host": "%s", "pids": {"%d": null}}' % (__import__("socket").gethostname(), dead.pid))
+    again, held = claims.take(tmp_path, "abc")
+    assert again is not None and held is None
+    again.release()
+    (tmp_path / "claims" / "abc.json").write_text('{"host": "another-host", "pids": {"1": null}}')
+    assert claims.take(tmp_path, "abc")[0] is None  # cannot be checked from here: honoured

@@ -12,8 +12,8 @@ import torch
 from harness.measure.throughput import synchronize
 
 
-def _median_forward_ms(model, batch: dict, repeats: int, device: torch.device) -> float:
-    with torch.inference_mode():
+def _median_forward_ms(model, batch: dict, repeats: int, device: torch.device, autocast) -> float:
+    with torch.inference_mode(), autocast():
         model(**batch)  # warm-up
         times = []
         for _ in range(repeats):
@@ -26,8 +26,8 @@ def _median_forward_ms(model, batch: dict, repeats: int, device: torch.device) -
 
 
 def measure_latency(model, vocab_size: int, batch_size: int, seq_len: int, repeats: int,
-                    device: torch.device, mergeable: bool) -> dict:
-    """Median forward ms for base / adapted / merged; ratios to base."""
+                    device: torch.device, mergeable: bool, autocast=contextlib.nullcontext) -> dict:
+    """Median forward ms for base / adapted / merged, under the run's autocast; ratios to base."""
     cols = {"latency_base_ms": None, "latency_adapted_ms": None, "latency_merged_ms": None,
             "latency_ratio_adapted": None, "latency_ratio_merged": None}
     if repeats <= 0:
@@ -40,11 +40,11 @@ def measure_latency(model, vocab_size: int, batch_size: int, seq_len: int, repea
     is_peft = hasattr(model, "disable_adapter")
     base_ctx = model.disable_adapter() if is_peft else contextlib.nullcontext()
     with base_ctx:
-        cols["latency_base_ms"] = _median_forward_ms(model, batch, repeats, device)
-    cols["latency_adapted_ms"] = _median_forward_ms(model, batch, repeats, device)
+        cols["latency_base_ms"] = _median_forward_ms(model, batch, repeats, device, autocast)
+    cols["latency_adapted_ms"] = _median_forward_ms(model, batch, repeats, device, autocast)
     if is_peft and mergeable:
         model.base_model.merge_adapter()
-        cols["latency_merged_ms"] = _median_forward_ms(model, batch, repeats, device)
+        cols["latency_merged_ms"] = _median_forward_ms(model, batch, repeats, device, autocast)
         model.base_model.unmerge_adapter()
     cols["latency_ratio_adapted"] = cols["latency_adapted_ms"] / cols["latency_base_ms"]
     if cols["latency_merged_ms"] is not None:

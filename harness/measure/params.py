@@ -52,8 +52,35 @@ def unique_parameters(model: nn.Module, trainable_only=False) -> dict[str, nn.Pa
     return out
 
 
+def logical_numel(p: torch.Tensor) -> int:
+    """Values the parameter stands for, whatever its storage: bitsandbytes' 4-bit weights pack
+    two values per stored byte and keep the logical shape in their quant_state."""
+    quant_state = getattr(p, "quant_state", None)
+    shape = getattr(quant_state, "shape", None)
+    return int(torch.Size(shape).numel()) if shape is not None else p.numel()
+
+
 def count(params) -> int:
-    return int(sum(p.numel() for p in params))
+    return int(sum(logical_numel(p) for p in params))
+
+
+def trainable_fingerprint(model: nn.Module) -> torch.Tensor:
+    """Per trainable parameter, the sum and the sum of squares of its values (float64, on its
+    device): if none of them moves, training changed nothing."""
+    sums = [torch.stack([p.detach().double().sum(), p.detach().double().square().sum()]).cpu()
+            for p in unique_parameters(model, trainable_only=True).values()]
+    return torch.stack(sums) if sums else torch.zeros(0, 2, dtype=torch.float64)
+
+
+def storage_dtypes(model: nn.Module, trainable: bool) -> str | None:
+    """The storage dtypes of the frozen (trainable=False) or trainable parameters, most
+    values first, e.g. 'bfloat16' or 'uint8+float32' (4-bit packing plus unquantised norms)."""
+    by_dtype: dict[str, int] = {}
+    for p in unique_parameters(model).values():
+        if p.requires_grad == trainable:
+            name = str(p.dtype).removeprefix("torch.")
+            by_dtype[name] = by_dtype.get(name, 0) + logical_numel(p)
+    return "+".join(sorted(by_dtype, key=by_dtype.get, reverse=True)) or None
 
 
 @dataclass
@@ -131,7 +158,10 @@ def _matrix_rank(delta: torch.Tensor, dtype: torch.dtype) -> int | None:
     if delta.dim() != 2:
         return None
     rtol = max(delta.shape) * torch.finfo(dtype).eps
-    return int(torch.linalg.matrix_rank(delta.detach().to("cpu", torch.float64), rtol=rtol))
+    # on the delta's own device (a GPU does 150 SVDs of a 1B model in seconds; the CPU in minutes),
+    # float64 where the device has it
+    wide = torch.float64 if delta.device.type in ("cpu", "cuda") else torch.float32
+    return int(torch.linalg.matrix_rank(delta.detach().to(wide), rtol=rtol))
 
 
 def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, torch.Tensor],
@@ -151,9 +181,11 @@ def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, tor
                 changed += int((p.detach() != originals[n]).sum())
                 seen.add(id(p))
             weight = own["weight"]
-            delta = (layer.get_delta_weight(layer.active_adapters[0])
-                     if hasattr(layer, "get_delta_weight") else weight.detach().double() - originals["weight"].double())
-            rank = _matrix_rank(delta, weight.dtype)
+            if hasattr(layer, "get_delta_weight"):  # the adapter's own product, at the adapter's dtype
+                delta = layer.get_delta_weight(layer.active_adapters[0])
+                rank = _matrix_rank(delta, delta.dtype)
+            else:  # a difference of stored weights is only as exact as their storage
+                rank = _matrix_rank(weight.detach().double() - originals["weight"].double(), weight.dtype)
             if rank is not None:
                 ranks.append(rank)
             layer.unmerge()
@@ -162,9 +194,8 @@ def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, tor
             continue
         key = names[name]
         if key in before:
-            now = p.detach().cpu()
-            diff = now != before[key]
-            changed += int(diff.sum())
+            # compared where the parameter lives (the snapshot waited on the CPU, off the device's peak)
+            changed += int((p.detach() != before[key].to(p.device)).sum())
     if not mergeable:
         changed += n_added
     return ChangedCount(changed, "measured", ranks if mergeable else [])
@@ -178,11 +209,11 @@ def count_changed_structural(model: nn.Module, base: BaseModelParams, mergeable:
     if mergeable:
         for _, layer in tuner_layers(model):  # weight matrices only ((IA)3's bias scaling not counted here)
             weight = layer.get_base_layer().weight
-            changed += weight.numel()
+            changed += logical_numel(weight)
             seen.add(id(weight))
     for name, p in unique_parameters(model, trainable_only=True).items():
         if id(p) not in seen and names[name] in base.names:
-            changed += p.numel()
+            changed += logical_numel(p)
     if not mergeable:
         changed += n_added
     return ChangedCount(changed, "structural")

@@ -40,6 +40,14 @@ class Method:
     additive: bool = True
     # (argument, short name) shown in labels, e.g. ("r", "r") -> "lora r=8"
     label_arg: Optional[tuple[str, str]] = None
+    # base modules the method trains in place, which 8/4-bit loading must leave unquantised:
+    # (model skeleton, args) -> dotted module names
+    trains_in_place: Optional[Callable[[nn.Module, Any], list[str]]] = None
+
+    def keep_unquantised(self, args: Any) -> Optional[Callable[[nn.Module], list[str]]]:
+        if self.trains_in_place is None:
+            return None
+        return lambda skeleton: self.trains_in_place(skeleton, args)
 
     def label(self, args: dict, variant: Optional[str] = None) -> str:
         """Short human label of the method with its key argument: 'lora r=8', 'freeze l=3'."""
@@ -51,10 +59,15 @@ class Method:
 
 METHODS: dict[str, Method] = {}
 
+# keys of a method's config section that are not arguments of the method: its registry name,
+# the label of a named variant, and its training recipe (learning rate and where it comes from)
+NOT_ARGS = ("name", "variant", "recipe")
 
-def register(name: str, args_type: type, *, mergeable=False, additive=True, after_step=None, label_arg=None):
+
+def register(name: str, args_type: type, *, mergeable=False, additive=True, after_step=None, label_arg=None,
+             trains_in_place=None):
     def wrap(fn):
-        METHODS[name] = Method(name, args_type, fn, mergeable, after_step, additive, label_arg)
+        METHODS[name] = Method(name, args_type, fn, mergeable, after_step, additive, label_arg, trains_in_place)
         return fn
     return wrap
 
@@ -69,7 +82,7 @@ def get_method(name: str) -> Method:
 def parse_args(method: Method, cfg) -> Any:
     """Validate the method's config section against its dataclass: unknown fields and
     wrong types fail with one line naming the field."""
-    raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in ("name", "variant")}
+    raw = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k not in NOT_ARGS}
     try:
         merged = OmegaConf.merge(OmegaConf.structured(method.args_type), raw)
     except OmegaConfBaseException as exc:

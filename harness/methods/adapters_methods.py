@@ -25,9 +25,11 @@ def _adapters():
 
 def _add_bottleneck(model, ctx: MethodContext, config):
     lib = _adapters()
-    lib.init(model)
-    model.add_adapter("bench", config=config)
-    model.train_adapter("bench")  # freezes everything but the adapter...
+    # the harness's pooled head wraps a transformers encoder: the adapters go into that encoder
+    target = getattr(model, "encoder_model", model)
+    lib.init(target)
+    target.add_adapter("bench", config=config)
+    target.train_adapter("bench")  # freezes everything but the adapter...
     for name in ctx.head_modules:  # ...and the new task head must train too
         for p in getattr(model, name).parameters():
             p.requires_grad_(True)

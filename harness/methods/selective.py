@@ -50,11 +50,17 @@ class FreezeArgs:
     trainable_layers: int = 3
 
 
-@register("freeze", FreezeArgs, additive=False, label_arg=("trainable_layers", "l"))
-def freeze(model, args, ctx):
-    """Only the top `trainable_layers` layers of the stack and the task head train."""
+def top_layers(model: nn.Module, args: FreezeArgs) -> list[str]:
+    """Dotted names of the top `trainable_layers` layers of the stack."""
     stack_name, stack = layer_stack(model)
     if not 0 < args.trainable_layers <= len(stack):
         raise ConfigError(f"method.trainable_layers={args.trainable_layers}: expected 1..{len(stack)}")
-    top = tuple(f"{stack_name}.{i}." for i in range(len(stack) - args.trainable_layers, len(stack)))
+    return [f"{stack_name}.{i}" for i in range(len(stack) - args.trainable_layers, len(stack))]
+
+
+@register("freeze", FreezeArgs, additive=False, label_arg=("trainable_layers", "l"), trains_in_place=top_layers)
+def freeze(model, args, ctx):
+    """Only the top `trainable_layers` layers of the stack and the task head train. Under 8/4-bit
+    loading those layers are left unquantised (as the ChatGLM table's Freeze rows run)."""
+    top = tuple(f"{name}." for name in top_layers(model, args))
     return _train_only(model, lambda name: name.startswith(top) or _in_head(name, ctx))

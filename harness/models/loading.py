@@ -4,22 +4,25 @@ architecture written in the config (random weights, or the meta device for count
 from __future__ import annotations
 
 import importlib
-import tempfile
 import logging
+import tempfile
+from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 
 from harness.errors import ConfigError, UnsupportedError
+from harness.models.pooled_classifier import POOLINGS, PooledClassifier, checkpoint_pooling
+from harness.precision import QUANTISED, load_dtype
 
 log = logging.getLogger(__name__)
 
-# precisions whose base weights bitsandbytes quantises while loading
-QUANTISED = ("int8", "int4")
 
 
 def resolve_path(model_cfg) -> str:
     """The hub id or local folder the model's files come from."""
+    if model_cfg.get("name_or_path"):  # explicit beats the package (harness.models.source)
+        return str(model_cfg.name_or_path)
     if model_cfg.get("package"):
         try:
             pkg = importlib.import_module(model_cfg.package)
@@ -27,16 +30,39 @@ def resolve_path(model_cfg) -> str:
             raise ConfigError(f"model.package={model_cfg.package!r} is not installed "
                               f"(pip install {model_cfg.package.replace('_', '-')})") from None
         return str(pkg.get_model_path())
-    if model_cfg.get("name_or_path"):
-        return str(model_cfg.name_or_path)
     raise ConfigError(f"model {model_cfg.name!r}: set model.name_or_path (hub id or local path) or model.package")
 
 
-def auto_class(task):
-    """The transformers auto class for the task's head."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+def head_pooling(model_cfg, task) -> str | None:
+    """How a classification head reads the encoder: None = the architecture's own head
+    (transformers' *ForSequenceClassification), "mean" / "cls" = harness.models.pooled_classifier.
+    `model.pooling: auto` takes what a sentence-transformers checkpoint declares."""
+    pooling = model_cfg.get("pooling")
+    if task.kind == "causal_lm" or pooling is None:
+        return None
+    if pooling == "auto":
+        try:
+            path = resolve_path(model_cfg)
+        except ConfigError:
+            return None
+        return checkpoint_pooling(path) if Path(path).is_dir() else None
+    if pooling not in POOLINGS:
+        raise ConfigError(f"model.pooling={pooling!r}: expected null, auto, {', '.join(POOLINGS)}")
+    return pooling
 
+
+def auto_class(task, pooling: str | None = None):
+    """The transformers auto class to load: the task's head, or the bare encoder when the harness
+    adds a pooled head."""
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    if pooling:
+        return AutoModel
     return AutoModelForCausalLM if task.kind == "causal_lm" else AutoModelForSequenceClassification
+
+
+def with_head(model, pooling: str | None):
+    return PooledClassifier(model, pooling) if pooling else model
 
 
 def build_config(model_cfg, task):
@@ -78,26 +104,41 @@ def quantization_config(precision: str, skip: list[str]):
                               bnb_4bit_compute_dtype=torch.bfloat16, llm_int8_skip_modules=skip)
 
 
-def load_model(model_cfg, task, precision: str, device: str):
-    """The model for the task's head, with weights: pretrained, or random when random_init.
-
-    int8 / int4 quantise weights while loading; a random-init model is first written to a
-    temporary folder (safetensors) and loaded back through the same path.
-    """
+def unquantised_modules(skeleton, task, trained: list[str]) -> list[str]:
+    """Modules bitsandbytes must leave in full precision: a new classification head (quantised,
+    it could not train), BERT's pooler, a causal LM's output layer (transformers' own default,
+    which an explicit list replaces), and whatever the method trains in place (`trained`)."""
     from harness.models.architecture import head_module_names
 
-    cls = auto_class(task)
+    if task.kind == "causal_lm":
+        output = skeleton.get_output_embeddings()
+        names = [n for n, m in skeleton.named_modules() if output is not None and m is output]
+        return (names + trained) if trained else []  # [] = transformers' default (lm_head kept)
+    return head_module_names(skeleton) + ["pooler"] + trained
+
+
+def load_model(model_cfg, task, precision: str, device: str, keep_unquantised=None):
+    """The model for the task's head, with weights: pretrained, or random when random_init.
+
+    int8 / int4 quantise weights while loading, except the modules `keep_unquantised(skeleton)`
+    names (a method that trains base layers in place); a random-init model is first written to a
+    temporary folder (safetensors) and loaded back through the same path.
+    """
+    pooling = head_pooling(model_cfg, task)
+    cls = auto_class(task, pooling)
     config = build_config(model_cfg, task)
     quantised = precision in QUANTISED
     if model_cfg.random_init and not quantised:
-        return cls.from_config(config).to(device)
+        return with_head(cls.from_config(config).to(load_dtype(precision)), pooling).to(device)
     kwargs = {"config": config, "trust_remote_code": bool(model_cfg.trust_remote_code)}
     if quantised:
         with torch.device("meta"):
             skeleton = cls.from_config(config)
-        skip = head_module_names(skeleton) + (["pooler"] if task.kind != "causal_lm" else [])
-        kwargs["quantization_config"] = quantization_config(precision, skip if task.kind != "causal_lm" else [])
+        kwargs["quantization_config"] = quantization_config(
+            precision, unquantised_modules(skeleton, task, keep_unquantised(skeleton) if keep_unquantised else []))
         kwargs["device_map"] = {"": device}
+    else:
+        kwargs["dtype"] = load_dtype(precision)
     with tempfile.TemporaryDirectory() as tmp:
         if model_cfg.random_init:
             cls.from_config(config).save_pretrained(tmp)
@@ -109,14 +150,36 @@ def load_model(model_cfg, task, precision: str, device: str):
             model = cls.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"model {path!r}: could not load weights ({str(exc).splitlines()[0]})") from None
-    return model if quantised else model.to(device)
+    if not quantised:
+        return with_head(model, pooling).to(device)
+    if precision == "int4" and str(device) == "cpu":
+        _cpu_int4_inference_guard(model)
+    model = with_head(model, pooling)
+    if pooling:  # bitsandbytes placed the encoder; only the new head is left to move
+        model.classifier.to(device)
+    return model
+
+
+def _cpu_int4_inference_guard(model) -> None:
+    """bitsandbytes (0.50) repacks 4-bit weights for its AVX512-BF16 CPU inference kernel on the
+    first forward in eval mode, which needs out_features a multiple of 32 and in_features a
+    multiple of the quantisation block; a layer that is not (e.g. an FFN of width 680) would fail
+    evaluation on such CPUs only. Those layers keep the generic kernel."""
+    import bitsandbytes as bnb
+
+    for module in model.modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            block = getattr(module.weight.quant_state, "blocksize", 64) or 64
+            if module.out_features % 32 or module.in_features % block:
+                module.support_avx512bf16_for_cpu = False
 
 
 def build_meta_model(model_cfg, task):
     """The architecture on the meta device: exact shapes, no memory, no weights downloaded."""
     config = build_config(model_cfg, task)
+    pooling = head_pooling(model_cfg, task)
     with torch.device("meta"):
-        return auto_class(task).from_config(config)
+        return with_head(auto_class(task, pooling).from_config(config), pooling)
 
 
 def load_tokenizer(model_cfg):

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 
 from omegaconf import OmegaConf
 
+from harness.models.source import weights_source
+
 
 def _model_source(model_cfg) -> str | None:
     from harness.models.loading import resolve_path
@@ -17,17 +19,36 @@ def _model_source(model_cfg) -> str | None:
         return model_cfg.get("name_or_path")
 
 
+def _tokenizer_source(model_cfg) -> str | None:
+    return str(model_cfg.get("tokenizer") or "") or _model_source(model_cfg)
+
+
+def _pooling(cfg) -> str | None:
+    from harness.models.loading import head_pooling
+    from harness.tasks import get_task
+
+    try:
+        return head_pooling(cfg.model, get_task(cfg.task.name))
+    except Exception:  # an unknown task or pooling is the run's error, recorded there
+        return None
+
+
 def identity_columns(cfg, spec: dict) -> dict:
-    from harness.methods import get_method
+    from harness.methods import NOT_ARGS, get_method
 
     method = OmegaConf.to_container(cfg.method, resolve=True)
-    method_args = {k: v for k, v in method.items() if k not in ("name", "variant")}
+    method_args = {k: v for k, v in method.items() if k not in NOT_ARGS}
     label = get_method(cfg.method.name).label(method_args, cfg.method.get("variant"))
+    recipe = cfg.method.get("recipe") or {}
+    lr_source = (f"method recipe: {recipe.get('source')}" if recipe.get("lr") is not None
+                 and float(recipe["lr"]) == float(cfg.train.lr) else "train.lr override")
     return {
         "run_id": spec["run_id"], "config_hash": spec["config_hash"],
         "timestamp_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sweep_dir": spec.get("sweep_dir"), "sweep_job_num": spec.get("sweep_job_num"),
         "mode": cfg.mode, "model": cfg.model.name, "model_name_or_path": _model_source(cfg.model),
+        "model_weights_source": weights_source(cfg.model), "tokenizer_name_or_path": _tokenizer_source(cfg.model),
+        "head_pooling": _pooling(cfg), "lr_source": lr_source,
         "random_init": bool(cfg.model.random_init), "method": cfg.method.name,
         "method_args": json.dumps(method_args, sort_keys=True), "method_label": label,
         "task": cfg.task.name, "precision": cfg.precision.name,
@@ -35,4 +56,5 @@ def identity_columns(cfg, spec: dict) -> dict:
         "epochs": cfg.train.epochs, "max_steps": cfg.train.max_steps, "max_seq_length": cfg.train.max_seq_length,
         "seed": cfg.train.seed, "max_train_samples": cfg.data.max_train_samples,
         "max_eval_samples": cfg.data.max_eval_samples, "distributed": cfg.train.get("distributed"),
+        "train_compile": bool(cfg.train.get("compile")),
     }

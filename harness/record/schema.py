@@ -1,7 +1,9 @@
 """The result row: every column, its type and unit. Bump SCHEMA_VERSION on any change.
 
 Versions: 1 the first release; 2 adds `distributed`, `cpu_rss_train_start_bytes` and
-`peak_cpu_rss_train_bytes`. Rows of an older version read with the columns they lack as
+`peak_cpu_rss_train_bytes`; 3 adds where the weights and tokenizer came from, the head's
+pooling, the learning rate's source, storage dtypes, warnings, the time breakdown of a cell,
+padded tokens/s, model FLOPs per token and MFU (and the status `no_learning`). Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
 Units are in the names: `_bytes`, `_s`, `_ms`, `_per_s`, `pct_` (percent of params_total).
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _I = pa.int64()
 _F = pa.float64()
@@ -31,11 +33,15 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("sweep_dir", _S, "Hydra multirun folder, null for single runs"),
     ("sweep_job_num", _I, "index of the cell in its sweep"),
     ("mode", _S, "train | count"),
-    ("status", _S, "ok | oom | error | nan_loss | missing_data | unsupported | timeout"),
+    ("status", _S, "ok | oom | error | nan_loss | no_learning | missing_data | unsupported | timeout"),
     ("error", _S, "one-line error text when status != ok"),
+    ("warnings", _S, "'; '-separated doubts about an ok row, e.g. 'single_class: predicts class 1 for all ...'"),
     # sweep axes
     ("model", _S, "model config name"),
     ("model_name_or_path", _S, "hub id or local path actually loaded"),
+    ("model_weights_source", _S, "package | local | hub | random_init: where the weights came from"),
+    ("tokenizer_name_or_path", _S, "hub id or local path of the tokenizer actually loaded"),
+    ("head_pooling", _S, "classification head: mean | cls (harness's pooled head); null = the architecture's own"),
     ("model_type", _S, "transformers model_type"),
     ("random_init", _B, "weights drawn at random (scores meaningless)"),
     ("method", _S, "method registry name"),
@@ -46,6 +52,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("batch_size", _I, "examples per forward pass"),
     ("grad_accum_steps", _I, "micro-batches per optimizer step"),
     ("lr", _F, "peak learning rate"),
+    ("lr_source", _S, "where lr comes from: the method's recipe (and its reference) or train.lr override"),
     ("epochs", _F, "epochs requested"),
     ("max_steps", _I, "optimizer-step cap, null = epochs decide"),
     ("max_seq_length", _I, "tokens, truncation length"),
@@ -53,6 +60,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("max_train_samples", _I, "training subset cap, null = full split"),
     ("max_eval_samples", _I, "evaluation subset cap, null = full split"),
     ("distributed", _S, "data parallelism of the run: ddp | fsdp; null = one process"),
+    ("train_compile", _B, "the training forward ran through torch.compile"),
     ("train_examples", _I, "training examples actually used"),
     ("train_examples_full", _I, "size of the task's full training split"),
     ("eval_examples", _I, "evaluation examples actually scored"),
@@ -65,6 +73,8 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("params_head", _I, "trainable parameters of the task head (papers' '# Params' leave it out)"),
     ("params_changed", _I, "base-model entries whose value differs after merging (+ params_added when the method cannot merge)"),
     ("params_changed_source", _S, "measured (value comparison after training) | structural (count mode: entries the method can reach)"),
+    ("base_param_dtype", _S, "storage dtype(s) of the frozen parameters, most values first ('bfloat16', 'uint8+float32')"),
+    ("trainable_param_dtype", _S, "storage dtype(s) of the trainable parameters"),
     ("pct_trainable", _F, "params_trainable / params_total * 100"),
     ("pct_added", _F, "params_added / params_total * 100"),
     ("pct_changed", _F, "params_changed / params_total * 100"),
@@ -75,10 +85,18 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("adapter_size_bytes", _I, "bytes of the saved trainable/adapter weights (safetensors)"),
     # time and throughput
     ("run_wall_s", _F, "seconds, whole run in the child process (load to record)"),
+    ("time_startup_s", _F, "seconds from the sweep starting the cell's process to the cell's first line (interpreter, imports)"),
+    ("time_data_s", _F, "seconds, tokenizer and data loading and encoding"),
+    ("time_model_build_s", _F, "seconds, loading (or building) the model and applying the method"),
+    ("time_measure_s", _F, "seconds after training except evaluation: latency, merge comparison, adapter size"),
     ("train_wall_s", _F, "seconds, training loop"),
     ("train_steps", _I, "optimizer steps taken"),
     ("train_examples_per_s", _F, "steady state (warm-up steps excluded)"),
     ("train_tokens_per_s", _F, "steady state, non-padding tokens"),
+    ("train_padded_tokens_per_s", _F, "steady state, sequence positions computed (padding included)"),
+    ("model_flops_per_token", _F, "training FLOPs per token (harness/measure/flops.py: 6N + 12LdT for full FT)"),
+    ("mfu", _F, "model FLOPs utilisation: flops/token x padded tokens/s / the device's dense 16-bit peak"),
+    ("peak_device_flops", _F, "the device's dense bf16/fp16 peak FLOP/s used for mfu (null: unknown device)"),
     ("step_time_median_s", _F, "median optimizer-step time, steady state"),
     ("step_time_p90_s", _F, "90th percentile optimizer-step time, steady state"),
     ("train_hours_per_epoch", _F, "full training split / steady examples_per_s / 3600"),

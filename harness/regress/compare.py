@@ -1,8 +1,9 @@
 """Baseline vs current, cell by cell. A pure function of two DataFrames and the rules.
 
 Rows are matched by the run's identity (model, method and its arguments, task, precision,
-batch size, max length, seed, caps...), never by run id or time. Several rows with the same
-identity (repeats) are averaged; when both sides have repeats, a difference inside twice
+batch size, max length, seed, caps...), never by run id or time. Several ok rows of one config
+hash are one run recorded twice, not repeats: the comparison warns and keeps the newest. Other
+rows with the same identity (repeats) are averaged; when both sides have repeats, a difference inside twice
 the pooled standard deviation is reported as within noise and does not fail.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from harness.record import integrity
 from harness.record.schema import IDENTITY_COLUMNS
 from harness.regress.rules import Rules
 
@@ -67,6 +69,11 @@ def _groups(df: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
 
 def compare(baseline: pd.DataFrame, current: pd.DataFrame, rules: Rules) -> Comparison:
     out = Comparison()
+    for side, frame in (("baseline", baseline), ("current", current)):
+        duplicates = integrity.duplicated_ok_configs(frame)
+        if duplicates:
+            out.warnings.append(f"{side}: {integrity.describe(duplicates)}")
+    baseline, current = integrity.newest_ok_per_config(baseline), integrity.newest_ok_per_config(current)
     devices_b = set(baseline["device_name"].dropna())
     devices_c = set(current["device_name"].dropna())
     if devices_b and devices_c and devices_b != devices_c:

@@ -11,6 +11,7 @@ import logging
 import sys
 from pathlib import Path
 
+from harness.record import integrity
 from harness.record.store import load_results
 from harness.report.plots import FIGURES
 from harness.report.render import index_html, index_markdown, to_html, to_markdown
@@ -19,10 +20,16 @@ from harness.report.tables import TABLES
 
 def write_reports(results: Path, out: Path, names: list[str]) -> list[Path]:
     df = load_results(results)
+    duplicates = integrity.duplicated_ok_configs(df)
+    if duplicates:
+        logging.warning("%s", integrity.describe(duplicates))
+        df = integrity.newest_ok_per_config(df)
     out.mkdir(parents=True, exist_ok=True)
     written, reports = [], []
     for name in names:
         report = TABLES[name](df)
+        if duplicates:
+            report.notes.insert(0, f"Warning: {integrity.describe(duplicates)}")
         for figure in FIGURES.get(name, []):
             report.figures += figure(df, out / "figures")
         (out / f"{name}.md").write_text(to_markdown(report, "figures"))

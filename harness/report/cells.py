@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pandas as pd
 
@@ -44,6 +45,35 @@ def why_missing(rows: pd.DataFrame) -> str:
         return f"{MISSING} (not run)"
     statuses = sorted(set(rows["status"]) - {"ok"})
     return f"{MISSING} ({', '.join(statuses)})" if statuses else MISSING
+
+
+def collapse_missing(groups: list[tuple[str | tuple[str, str], pd.DataFrame]]) -> list[str]:
+    """Footnotes for table cells without an ok row: one line per reason (status and exception),
+    naming the cells it covers and quoting one error, instead of one table row per cell. A label
+    may be (item, group), e.g. ("MNLI", "lora r=8"): items are then listed per group."""
+    by_reason: dict[str, dict[str, list[str]]] = {}
+    example: dict[str, str] = {}
+    for label, rows in groups:
+        item, group = label if isinstance(label, tuple) else (label, "")
+        if rows.empty:
+            reason = "not run"
+        else:
+            failed = rows[rows["status"] != "ok"].sort_values("timestamp_utc").iloc[-1]
+            error = str(failed["error"]) if pd.notna(failed["error"]) else ""
+            # one reason for errors that differ only in names, paths and numbers
+            shape = ":".join(re.sub(r"\S*[/\d]\S*|\b[A-Z][A-Z0-9-]{2,}\b", "…", error).split(":")[:3])[:80]
+            key = f"{failed['status']}|{shape}"
+            reason = failed["status"] + (f" ({error.split(':', 1)[0]})" if error else "")
+            example.setdefault(key, error[:200])
+            reason = f"{reason}\0{key}"
+        by_reason.setdefault(reason, {}).setdefault(group, []).append(item)
+    lines = []
+    for reason, per_group in by_reason.items():
+        shown, _, key = reason.partition("\0")
+        cells = "; ".join(f"{', '.join(items)} ({group})" if group else ", ".join(items)
+                          for group, items in per_group.items())
+        lines.append(f"{MISSING} {shown}: {cells}" + (f" — e.g. {example[key]}" if example.get(key) else ""))
+    return lines
 
 
 def hardware(rows: pd.DataFrame) -> str:

@@ -41,11 +41,14 @@ def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                 & rows["params_trainable"].notna()]
     if rows.empty:
         return []
+    # average over the tasks every method has, so methods run on fewer tasks stay comparable
+    groups = rows.groupby(["model", "method_label"])
+    common = set.intersection(*(set(g["task"]) for _, g in groups)) or set(rows["task"])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     points = []
-    for (model, label), g in rows.groupby(["model", "method_label"]):
+    for (model, label), g in groups:
         x = float((g["params_trainable"] - g["params_head"].fillna(0)).median())
-        y = float(100 * g.groupby("task")["score"].mean().mean())
+        y = float(100 * g[g["task"].isin(common)].groupby("task")["score"].mean().mean())
         points.append((x, y))
         ax.scatter([x], [y], s=40)
         ax.annotate(f"{label}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
@@ -53,7 +56,8 @@ def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto front")
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters (task head excluded, log scale)")
-    ax.set_ylabel("mean task score (points)")
+    names = ", ".join(sorted(t.split("/")[-1].upper() for t in common))
+    ax.set_ylabel(f"mean score over {names} (points)" if len(common) < 5 else "mean task score (points)")
     ax.set_title(f"Score vs trainable parameters — {', '.join(sorted(rows['model'].unique()))}")
     ax.legend(fontsize=8)
     return [_save(fig, out_dir, "score_vs_params")]

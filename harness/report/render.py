@@ -21,6 +21,8 @@ class Grid:
     columns: list[str]
     rows: list[list[str]]
     bold: set[tuple[int, int]] = field(default_factory=set)  # (row, col) of best values
+    # lines under the table: cells that are empty, one line per reason (results first)
+    footnotes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -48,6 +50,8 @@ def to_markdown(report: Report, figure_dir: str = ".") -> str:
             cells = [f"**{_md_cell(c)}**" if (r, i) in grid.bold else _md_cell(c) for i, c in enumerate(row)]
             out.append("| " + " | ".join(cells) + " |")
         out.append("")
+        if grid.footnotes:
+            out += [f"- {_md_cell(n)}" for n in grid.footnotes] + [""]
     for fig in report.figures:
         out += [f"![{fig.stem}]({figure_dir}/{fig.name})", ""]
     if report.notes:
@@ -76,6 +80,8 @@ def to_html(report: Report) -> str:
             cells = [f"<td><b>{e(c)}</b></td>" if (r, i) in grid.bold else f"<td>{e(c)}</td>" for i, c in enumerate(row)]
             out.append("<tr>" + "".join(cells) + "</tr>")
         out.append("</tbody></table>")
+        if grid.footnotes:
+            out += ["<ul class='footnotes'>"] + [f"<li>{e(n)}</li>" for n in grid.footnotes] + ["</ul>"]
     for fig in report.figures:
         data = base64.b64encode(Path(fig).read_bytes()).decode()
         out.append(f"<p><img alt='{e(fig.stem)}' src='data:image/png;base64,{data}'></p>")

@@ -27,7 +27,7 @@ def counts(model):
 
 
 def test_weights_gradients_and_adamw_state_follow_the_trainable_count():
-    model, heads = adapted("lora")
+    model, heads = adapted("lora", "method.dropout=0")
     trainable, frozen = counts(model)
     out = predict(model, heads, "fp32", batch_size=8, seq_len=32)
     assert out["predicted_mem_weights_bytes"] == 4 * (trainable + frozen)
@@ -39,15 +39,35 @@ def test_weights_gradients_and_adamw_state_follow_the_trainable_count():
     assert out["predicted_mem_total_bytes"] == sum(v for k, v in out.items() if k != "predicted_mem_total_bytes")
 
 
-def test_int8_weights_count_one_byte_activations_keep_the_unquantised_width_and_bf16_halves_them():
-    model, heads = adapted("lora")
+def test_lora_dropout_adds_a_copy_of_each_adapted_input_and_its_mask():
+    plain, heads = adapted("lora", "method.dropout=0")
+    dropped, _ = adapted("lora", "method.dropout=0.1")
+    extra = (predict(dropped, heads, "fp32", 8, 32)["predicted_mem_activations_bytes"]
+             - predict(plain, heads, "fp32", 8, 32)["predicted_mem_activations_bytes"])
+    # query, key, value, attention output and intermediate read H features, the FFN output 4H
+    assert extra == 8 * 32 * LAYERS * (5 * H + 4 * H) * (4 + 1)
+
+
+def test_weights_count_the_storage_they_have_and_16_bit_autocast_halves_activations():
+    import torch
+
+    from harness.precision import keep_trainable_in_fp32
+
+    model, heads = adapted("lora", "method.dropout=0")
     trainable, frozen = counts(model)
     fp32 = predict(model, heads, "fp32", 8, 32)
-    int8 = predict(model, heads, "int8", 8, 32)
+    for p in model.parameters():  # precision=bf16: the frozen base stored in bf16, trainable fp32
+        if not p.requires_grad:
+            p.data = p.data.to(torch.bfloat16)
+    keep_trainable_in_fp32(model)
     bf16 = predict(model, heads, "bf16", 8, 32)
-    assert int8["predicted_mem_weights_bytes"] == 4 * trainable + frozen
-    assert int8["predicted_mem_activations_bytes"] == fp32["predicted_mem_activations_bytes"]  # fp32 hidden states
+    assert bf16["predicted_mem_weights_bytes"] == 4 * trainable + 2 * frozen
     assert bf16["predicted_mem_activations_bytes"] * 2 == pytest.approx(fp32["predicted_mem_activations_bytes"], abs=2)
+    # amp_bf16 keeps every weight in fp32 and still computes in 16 bits
+    model32, _ = adapted("lora", "method.dropout=0")
+    amp = predict(model32, heads, "amp_bf16", 8, 32)
+    assert amp["predicted_mem_weights_bytes"] == fp32["predicted_mem_weights_bytes"]
+    assert amp["predicted_mem_activations_bytes"] == bf16["predicted_mem_activations_bytes"]
 
 
 def test_causal_lm_adds_logits_log_softmax_and_their_gradient():

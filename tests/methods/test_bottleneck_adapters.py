@@ -6,7 +6,7 @@ import pytest
 
 from harness.errors import UnsupportedError
 from harness.run import count_only, run_cell
-from tests.conftest import make_cfg
+from tests.conftest import GLUE_DIR, make_cfg
 
 
 def adapters_usable() -> bool:
@@ -44,3 +44,29 @@ def test_without_the_library_the_run_is_unsupported_not_a_crash():
         count_only(make_cfg("mode=count", "method=houlsby"), {})
     row = run_cell(make_cfg("mode=count", "method=pfeiffer"), {"run_id": "x", "config_hash": "h"})
     assert row["status"] == "unsupported"
+
+
+@pytest.mark.skipif(not adapters_usable(), reason="needs the [adapters] environment (transformers 4.57)")
+def test_the_report_maps_each_published_adapter_row_to_a_config_at_its_budget():
+    from harness.report import references
+    from harness.report.tables.glue_methods import PUBLISHED_TO_LABEL
+
+    published = references.load("adalora_table1_deberta_v3_base_glue")
+    for _, pub in published[published["method"].str.endswith("_adapter")].iterrows():
+        label = PUBLISHED_TO_LABEL[(pub["method"], pub["budget_params"])]  # e.g. "houlsby rf=24"
+        method, rf = label.split(" rf=")
+        row = {}
+        count_only(make_cfg("mode=count", "model=deberta_v3_base", f"method={method}",
+                            f"method.reduction_factor={rf}"), row)
+        assert row["params_added"] / 1e6 == pytest.approx(pub["params_m"], rel=0.03), label
+
+
+@pytest.mark.skipif(not adapters_usable(), reason="needs the [adapters] environment (transformers 4.57)")
+def test_houlsby_goes_into_the_encoder_under_the_mean_pooled_head_and_trains_with_it():
+    import uuid
+
+    cfg = make_cfg("method=houlsby", "data.max_train_samples=32", "data.max_eval_samples=16", "train.batch_size=16",
+                   "measure.latency_repeats=0", f"data.glue_dir={GLUE_DIR}")
+    row = run_cell(cfg, {"run_id": uuid.uuid4().hex, "config_hash": "h"})
+    assert row["status"] == "ok", row.get("error")
+    assert row["head_pooling"] == "mean" and row["params_trainable"] == row["params_added"] + row["params_head"]

@@ -128,3 +128,15 @@ def test_rules():
     assert Rule("abs", 0.005, "higher").verdict(0.80, 0.81) == "improvement"
     assert Rule("rel", 0.1, "lower").verdict(100, 109) == "ok"
     assert Rule("exact").verdict(5, 5) == "ok"
+
+
+def test_two_ok_rows_of_one_config_are_named_not_averaged_as_seeds():
+    current = rows({("lora", "score"): 0.50})
+    twin = current[current["method"] == "lora"].copy()
+    twin["run_id"], twin["score"] = "id-lora-again", 0.80
+    current["config_hash"], twin["config_hash"] = current["method"], "lora"
+    current["timestamp_utc"], twin["timestamp_utc"] = "2026-01-01T00:00:00", "2026-01-02T00:00:00"
+    result = compare(rows(), pd.concat([current, twin], ignore_index=True), load_rules(DEFAULT_RULES))
+    assert any("current: 1 config(s) have more than one ok row: lora (2 rows)" in w for w in result.warnings)
+    score = next(c for c in result.cells if c.column == "score" and "lora" in c.run)
+    assert score.current == 0.80 and score.verdict == "ok"  # the newest row, not the mean 0.65

@@ -39,10 +39,43 @@ def test_best_per_column_is_bold():
     assert (full, 2) in report.grids[0].bold  # MNLI m: full FT wins
 
 
-def test_failed_cell_says_why():
+def test_failed_cells_say_why_in_one_line_per_reason_under_the_table():
     md = to_markdown(glue_methods.build(glue_rows()))
-    ia3_line = next(line for line in md.splitlines() if line.startswith("| ia3"))
-    assert "— (oom)" in ia3_line and "— (not run)" in ia3_line
+    assert not any(line.startswith("| ia3") for line in md.splitlines())  # no row of dashes
+    assert "- — oom: RTE (ia3)" in md
+    assert "- — not run: MNLI, SST-2, CoLA, QQP, QNLI, MRPC, STS-B (ia3)" in md
+
+
+def test_a_single_class_classifier_is_flagged_in_its_cell_and_named_in_the_notes():
+    rows = glue_rows()
+    hit = (rows["method"] == "lora") & (rows["task"] == "glue/cola") & (rows["seed"] == 1)
+    rows.loc[hit, "warnings"] = "single_class: predicts class 1 for all 1043 dev examples"
+    md = to_markdown(glue_methods.build(rows))
+    lora_line = next(line for line in md.splitlines() if line.startswith("| lora r=8"))
+    assert "42.00 ± 2.83 ⚠" in lora_line
+    assert "⚠ lora r=8, CoLA Mcc, seed 1: single_class: predicts class 1 for all 1043 dev examples" in md
+
+
+def test_duplicate_ok_rows_of_one_config_are_named_and_counted_once(tmp_path):
+    from harness.record import integrity
+    from harness.record.store import write_row
+    from harness.report.__main__ import write_reports
+
+    rows = glue_rows()
+    rows["config_hash"] = rows["run_id"]
+    rows["timestamp_utc"] = "2026-01-01T00:00:00+00:00"
+    twin = rows.iloc[[0]].copy()
+    twin["run_id"], twin["timestamp_utc"] = "twin", "2026-01-02T00:00:00+00:00"
+    twin["metric_accuracy"] = 0.0
+    both = pd.concat([rows, twin], ignore_index=True)
+    assert integrity.duplicated_ok_configs(both) == {rows.iloc[0]["config_hash"]: 2}
+    kept = integrity.newest_ok_per_config(both)
+    assert len(kept) == len(rows) and "twin" in set(kept["run_id"])
+    for _, row in both.iterrows():
+        write_row({k: v for k, v in row.items() if pd.notna(v)}, tmp_path / "results")
+    write_reports(tmp_path / "results", tmp_path / "out", ["glue_methods"])
+    md = (tmp_path / "out" / "glue_methods.md").read_text()
+    assert "1 config(s) have more than one ok row" in md and "not seeds" in md
 
 
 def test_published_averages_check_out_and_a_corrupted_row_is_flagged():

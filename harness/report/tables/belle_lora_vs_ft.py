@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import hardware, human_params, number, reproduction_header
+from harness.report.cells import collapse_missing, hardware, human_params, number, reproduction_header
 from harness.report.render import MISSING, Grid, Report
 
 MODEL_NAMES = {"llama_7b": "LLaMA-7B", "llama_13b": "LLaMA-13B"}
@@ -38,21 +38,24 @@ def build(df: pd.DataFrame) -> Report:
                      f"{pub['train_hours_per_epoch']:g}" if pd.notna(pub["train_hours_per_epoch"]) else MISSING,
                      f"{MISSING} (not run)"])
     instruct = df[(df["mode"] == "train") & df["task"].fillna("").str.startswith("instruct/")]
-    own = []
+    own, failed = [], []
     for idx, r in instruct.sort_values(["model", "method_label", "train_examples"]).iterrows():
+        if r["status"] != "ok":
+            failed.append(((f"{r['method_label']} × batch {r['batch_size']} × {r['precision']}", r["model"]),
+                           instruct.loc[[idx]]))
+            continue
         hours = number(r["train_hours_per_epoch"], 3)
         if r.get("train_hours_per_epoch_extrapolated"):
             hours += " (extrapolated)"
         score = f"{MISSING} (random init)" if r["random_init"] else number(r["score"], 3)
-        if r["status"] != "ok":
-            score = f"{MISSING} ({r['status']})"
         data = f"{int(r['train_examples'])} ex" if pd.notna(r["train_examples"]) else MISSING
         own.append([r["model"], r["method_label"], data, score, human_params(r["params_added"]), hours,
                     hardware(instruct.loc[[idx]]), r["status"]])
     grids = [Grid("Published vs reproduced", columns, body)]
-    if own:
+    if own or failed:
         grids.append(Grid("Instruction-tuning runs", ["Model", "Method", "Data", "Score", "Added params",
-                                                       "h/epoch", "Hardware", "Status"], own))
+                                                       "h/epoch", "Hardware", "Status"], own,
+                          footnotes=collapse_missing(failed)))
     notes = ["Published: BELLE technical report, Table 4 (LLaMA-7B/13B on 8×A100-40GB).",
              "Added params reproduced by count-only runs (`mode=count`, meta device) with `method=lora_belle_table4` "
              "(r=8 on q, v, o, gate, up, down), the setting that matches the published 17.9M / 28M. The BELLE "

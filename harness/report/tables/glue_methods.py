@@ -10,7 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import human_params, mean_std, reproduction_header, train_rows, why_missing
+from harness.report.cells import collapse_missing, human_params, mean_std, reproduction_header, train_rows
 from harness.report.render import MISSING, Grid, Report
 
 # (header, task, metric column, reference column)
@@ -26,10 +26,16 @@ COLUMNS = [
     ("MRPC Acc", "glue/mrpc", "metric_accuracy", "mrpc_acc"),
     ("STS-B Corr", "glue/stsb", "metric_pearson", "stsb_corr"),
 ]
-# published row -> our method label
+# published row -> our method label. Houlsby (two adapters per layer) and Pfeiffer (one) at the
+# paper's budgets on DeBERTaV3-base (hidden 768): bottleneck 32 / 16 / 8 and 64 / 32 / 16, i.e.
+# AdapterHub reduction factors 24 / 48 / 96 and 12 / 24 / 48 (the same fractions of any width).
 PUBLISHED_TO_LABEL = {("full_ft", "high"): "full_ft", ("bitfit", "high"): "bitfit", ("lora_r8", "high"): "lora r=8",
                       ("lora_r2", "low"): "lora r=2", ("adalora", "high"): "adalora r=8",
-                      ("adalora", "low"): "adalora r=2"}
+                      ("adalora", "low"): "adalora r=2",
+                      ("houlsby_adapter", "high"): "houlsby rf=24", ("houlsby_adapter", "mid"): "houlsby rf=48",
+                      ("houlsby_adapter", "low"): "houlsby rf=96", ("pfeiffer_adapter", "high"): "pfeiffer rf=12",
+                      ("pfeiffer_adapter", "mid"): "pfeiffer rf=24", ("pfeiffer_adapter", "low"): "pfeiffer rf=48"}
+WARNED = " ⚠"
 
 
 def budget_params(rows: pd.DataFrame) -> float | None:
@@ -42,17 +48,23 @@ def budget_params(rows: pd.DataFrame) -> float | None:
     return float((ok["params_trainable"] - ok["params_head"].fillna(0)).median())
 
 
-def method_cells(rows: pd.DataFrame) -> tuple[list[str], dict[str, float]]:
-    """Formatted cells per column and the mean value (points) per reference column."""
+def method_cells(rows: pd.DataFrame, label: str, missing: list, warned: list) -> tuple[list[str], dict[str, float]]:
+    """Formatted cells per column and the mean value (points) per reference column. Cells without
+    an ok row go to `missing` (footnotes), ok rows with warnings to `warned` (flagged ⚠)."""
     cells, means = [], {}
-    for _, task, metric, ref in COLUMNS:
+    for header, task, metric, ref in COLUMNS:
         task_rows = rows[rows["task"] == task]
-        values = [100 * v for v in task_rows.loc[task_rows["status"] == "ok", metric].dropna()]
+        ok = task_rows[task_rows["status"] == "ok"]
+        values = [100 * v for v in ok[metric].dropna()]
         if values:
-            cells.append(mean_std(values))
+            flagged = ok["warnings"].dropna()
+            cells.append(mean_std(values) + (WARNED if not flagged.empty else ""))
+            warned += [f"{label}, {header}, seed {s}: {w}" for s, w in zip(ok.loc[flagged.index, "seed"], flagged)]
             means[ref] = sum(values) / len(values)
         else:
-            cells.append(why_missing(task_rows))
+            cells.append(MISSING)
+            if header not in ("MNLI mm", "QQP F1"):  # one footnote per task, not per metric
+                missing.append(((header.split()[0], label), task_rows))
     avg = references.glue_average(means)
     cells.append(f"{avg:.2f}" if avg is not None else MISSING)
     if avg is not None:
@@ -64,10 +76,12 @@ def build(df: pd.DataFrame) -> Report:
     rows = train_rows(df)
     rows = rows[rows["task"].fillna("").str.startswith("glue/") & ~rows["random_init"].fillna(False).astype(bool)]
     columns = ["Method", "# Params"] + [c[0] for c in COLUMNS] + ["All Ave."]
-    body, numeric = [], []
+    body, numeric, missing, warned = [], [], [], []
     reproduced: dict[str, dict] = {}
     for (model, label), group in rows.groupby(["model", "method_label"], sort=True):
-        cells, means = method_cells(group)
+        cells, means = method_cells(group, label, missing, warned)
+        if not (group["status"] == "ok").any():
+            continue  # nothing to show: its footnotes say why
         body.append([f"{label} ({model})", human_params(budget_params(group))] + cells)
         numeric.append([means.get(c[3]) for c in COLUMNS] + [means.get("all_avg")])
         reproduced.setdefault(label, means)
@@ -77,9 +91,10 @@ def build(df: pd.DataFrame) -> Report:
         if values:
             best = max(v for _, v in values)
             bold |= {(r, col + 2) for r, v in values if v == best}
-    grids = [Grid("Reproduced", columns, body, bold), side_by_side(reproduced)]
+    grids = [Grid("Reproduced", columns, body, bold, collapse_missing(missing)), side_by_side(reproduced)]
     published = references.load("adalora_table1_deberta_v3_base_glue")
     notes = ["Published: Zhang et al. 2023 (AdaLoRA), Table 1, DeBERTaV3-base, mean of 5 seeds."]
+    notes += [f"⚠ {w}" for w in warned]
     notes += [f"Reference check: {p}" for p in references.check_glue_averages(published)] or \
              ["Reference check: every published All Ave. agrees with its own cells."]
     if set(rows["model"].dropna()) - {"deberta_v3_base"}:
@@ -100,9 +115,11 @@ def side_by_side(reproduced: dict[str, dict]) -> Grid:
         body.append([name, "published"] + [f"{pub[r]:.2f}" for r in refs])
         ours = reproduced.get(label) if label else None
         if ours is None:
-            body.append(["", "reproduced", f"{MISSING} (not run{'' if label else '; method not in the harness'})"]
-                        + [""] * (len(refs) - 1))
-            continue
+            continue  # listed once under the table
         body.append(["", f"reproduced ({label})"] + [f"{ours[r]:.2f}" if r in ours else MISSING for r in refs])
         body.append(["", "Δ"] + [f"{ours[r] - pub[r]:+.2f}" if r in ours else MISSING for r in refs])
-    return Grid("Side by side with the paper", columns, body)
+    not_run = [f"{pub['method']} ({pub['params_m']:g}M) as `{PUBLISHED_TO_LABEL[(pub['method'], pub['budget_params'])]}`"
+               for _, pub in published.iterrows()
+               if reproduced.get(PUBLISHED_TO_LABEL.get((pub["method"], pub["budget_params"]))) is None]
+    footnotes = [f"{MISSING} not run: {', '.join(not_run)}"] if not_run else []
+    return Grid("Side by side with the paper", columns, body, footnotes=footnotes)

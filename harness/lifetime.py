@@ -1,0 +1,53 @@
+"""A cell's process never outlives the sweep that started it.
+
+If the sweep's own process is killed (`kill -9`, a scheduler, the out-of-memory killer), a
+cell left running would finish and write its row while the resumed sweep runs the same cell
+again: two `ok` rows for one config. Two guards, both needed:
+
+- the parent asks the kernel to SIGKILL the child when the parent dies (Linux
+  `prctl(PR_SET_PDEATHSIG)`, set between fork and exec, so it also covers torchrun);
+- the child watches its parent id and exits when it changes (covers torchrun's workers, whose
+  parent is torchrun, and the moment between fork and prctl).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import threading
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+# the parent's pid as the child should see it; set by the sweep for its cells
+PARENT_PID_ENV = "PEFT_BENCH_PARENT_PID"
+
+
+def die_with_parent() -> None:
+    """`preexec_fn` for a child process: SIGKILL it when its parent dies (Linux; elsewhere the
+    parent watch below is the only guard)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def watch_parent(interval_s: float = 0.5) -> None:
+    """Exit this process as soon as its parent is gone (its parent id changes: orphans are
+    re-parented to init or a subreaper). Runs in a daemon thread."""
+    expected = os.getppid()
+    started_by_sweep = os.environ.get(PARENT_PID_ENV)
+    # a torchrun worker's parent is torchrun (itself tied to the sweep), not the sweep
+    if started_by_sweep and "TORCHELASTIC_RUN_ID" not in os.environ and int(started_by_sweep) != expected:
+        os._exit(1)  # the sweep died before this process started watching
+
+    def loop() -> None:
+        stop = threading.Event()
+        while not stop.wait(interval_s):
+            if os.getppid() != expected:
+                log.error("parent process %d is gone: stopping this cell (its sweep will rerun it)", expected)
+                os._exit(1)
+
+    threading.Thread(target=loop, name="watch-parent", daemon=True).start()

@@ -1,0 +1,72 @@
+"""Model FLOPs per trained token, and model FLOPs utilisation (MFU) against the device's peak.
+
+Per token of a training step, N = parameters of the matmuls (every nn.Linear weight, bitsandbytes'
+and peft's included; embeddings are lookups and are left out), N_t = the trainable ones,
+L layers of width d, T = the mean padded sequence length, f = the fraction of the layers that
+backprop traverses (from the lowest trainable one up):
+
+    forward             2 N + 4 L d T           (attention: QK^T and AV, 2 T d each per layer)
+    activation grads    f (2 N + 8 L d T)       (backward through frozen layers is still paid)
+    weight grads        2 N_t
+
+Full fine-tuning gives PaLM's 6 N + 12 L d T (Chowdhery et al. 2022, appendix B). Causal
+attention is not halved, as in PaLM. MFU = FLOPs per token x padded tokens/s (what the device
+computed) / the device's dense 16-bit tensor peak; null where the peak is unknown (the CPU,
+unlisted GPUs). Runs in fp32 are measured against the same 16-bit peak: the distance to what
+the device can do.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from harness.measure.params import logical_numel
+
+# dense (no sparsity) bf16/fp16 tensor-core peak in FLOP/s, from the vendors' datasheets;
+# matched in order against torch.cuda.get_device_name()
+PEAK_16BIT_FLOPS: list[tuple[str, float]] = [
+    ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12),
+    ("B200", 2250e12), ("A100", 312e12), ("L40S", 362e12), ("A10G", 70e12), ("A10", 125e12),
+    ("L4", 121e12), ("RTX 4090", 165e12), ("V100", 125e12), ("T4", 65e12),
+]
+
+
+def peak_flops(device_name: str | None) -> float | None:
+    for key, peak in PEAK_16BIT_FLOPS:
+        if device_name and key in device_name:
+            return peak
+    return None
+
+
+def matmul_params(model: nn.Module) -> tuple[int, int]:
+    """(all, trainable) weight entries of the model's linear layers, each module once."""
+    total = trainable = 0
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            n = logical_numel(module.weight)
+            total += n
+            trainable += n if module.weight.requires_grad else 0
+    return total, trainable
+
+
+def flops_per_token(model: nn.Module, seq_len: float, backprop_fraction: float) -> float:
+    cfg = model.config
+    n, n_trainable = matmul_params(model)
+    layers, width = cfg.num_hidden_layers, cfg.hidden_size
+    forward = 2 * n + 4 * layers * width * seq_len
+    return forward + backprop_fraction * (2 * n + 8 * layers * width * seq_len) + 2 * n_trainable
+
+
+def columns(model: nn.Module, head_modules: list[str], seq_len: float | None, padded_tokens_per_s: float | None,
+            device_name: str | None) -> dict:
+    from harness.measure.predicted_memory import layers_in_backprop
+    from harness.models.architecture import layer_stack
+
+    if not seq_len:
+        return {}
+    fraction = layers_in_backprop(model, head_modules) / len(layer_stack(model)[1])
+    per_token = flops_per_token(model, seq_len, fraction)
+    peak = peak_flops(device_name) if torch.cuda.is_available() else None
+    mfu = per_token * padded_tokens_per_s / peak if peak and padded_tokens_per_s else None
+    return {"model_flops_per_token": per_token, "mfu": mfu, "peak_device_flops": peak}

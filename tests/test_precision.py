@@ -1,0 +1,73 @@
+"""What `precision=` means, checked on a tiny random-init LLaMA on the CPU: counts are logical
+whatever the storage, bf16 stores the frozen base in bf16 and trains in fp32, amp_bf16 keeps
+fp32 master weights, and Freeze runs under 8/4-bit with its trained layers unquantised."""
+
+import uuid
+
+import pytest
+
+from harness.run import run_cell
+from tests.conftest import make_cfg
+
+
+def sft(method: str, precision: str, *overrides: str) -> dict:
+    cfg = make_cfg("model=llama_ladder_xs", "task=instruct/gsm8k", f"method={method}", f"precision={precision}",
+                   "data.max_train_samples=32", "data.max_eval_samples=2", "train.batch_size=8",
+                   "train.max_steps=4", "train.warmup_ratio=0", "train.lr=5e-3", "train.max_seq_length=64",
+                   "task.max_new_tokens=4", "measure.latency_repeats=0", *overrides)
+    return run_cell(cfg, {"run_id": uuid.uuid4().hex, "config_hash": "test"})
+
+
+@pytest.fixture(scope="module")
+def fp32_lora():
+    row = sft("lora", "fp32")
+    assert row["status"] == "ok", row.get("error")
+    return row
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["int8", "int4"])
+def test_quantised_counts_are_logical_not_the_packed_storage(fp32_lora, precision):
+    row = sft("lora", precision)
+    assert row["status"] == "ok", row.get("error")
+    for col in ("params_total", "params_trainable", "params_added", "params_changed"):
+        assert row[col] == fp32_lora[col], col
+    # the quantised linear layers; embeddings and norms stay fp32 (and dominate a model this small)
+    assert ("uint8" if precision == "int4" else "int8") in row["base_param_dtype"].split("+")
+    assert row["trainable_param_dtype"] == "float32"
+
+
+@pytest.mark.slow
+def test_bf16_stores_the_frozen_base_in_bf16_and_trains_in_fp32(fp32_lora):
+    row = sft("lora", "bf16")
+    assert row["status"] == "ok", row.get("error")
+    assert (row["base_param_dtype"], row["trainable_param_dtype"]) == ("bfloat16", "float32")
+    assert row["predicted_mem_weights_bytes"] < 0.6 * fp32_lora["predicted_mem_weights_bytes"]
+    assert row["params_total"] == fp32_lora["params_total"]
+
+
+@pytest.mark.slow
+def test_amp_bf16_keeps_fp32_master_weights_under_bf16_autocast(fp32_lora):
+    row = sft("lora", "amp_bf16")
+    assert row["status"] == "ok", row.get("error")
+    assert (row["base_param_dtype"], row["trainable_param_dtype"]) == ("float32", "float32")
+    assert row["predicted_mem_weights_bytes"] == fp32_lora["predicted_mem_weights_bytes"]
+    assert row["predicted_mem_activations_bytes"] < fp32_lora["predicted_mem_activations_bytes"]
+
+
+@pytest.mark.slow
+def test_full_ft_under_bf16_trains_every_weight_in_fp32():
+    row = sft("full_ft", "bf16")
+    assert row["status"] == "ok", row.get("error")
+    assert row["base_param_dtype"] is None and row["trainable_param_dtype"] == "float32"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["int8", "int4"])
+def test_freeze_runs_quantised_with_its_trained_layers_left_unquantised(precision):
+    row = sft("freeze", precision, "method.trainable_layers=1")
+    assert row["status"] == "ok", row.get("error")
+    assert row["trainable_param_dtype"] == "float32"
+    assert row["final_train_loss"] != row["first_train_loss"]
+    fp32 = sft("freeze", "fp32", "method.trainable_layers=1")
+    assert row["params_trainable"] == fp32["params_trainable"] and row["params_total"] == fp32["params_total"]
