@@ -203,8 +203,10 @@ def train_and_measure(cfg, row: dict) -> None:
 
     log.info("evaluating on %d examples", n_eval)
     scores = evaluate()
+    row.update(score_selection="best_epoch" if cfg.train.eval_every_epoch else "final", score_epoch=result.epochs_run)
     if result.best_eval and (result.best_eval["score"] or -1e9) > (scores["score"] or -1e9):
         scores = result.best_eval
+        row["score_epoch"] = result.best_epoch
     row.update(scores)
     log.info("%s = %s", scores["score_name"], scores["score"])
 

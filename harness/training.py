@@ -42,7 +42,9 @@ class TrainResult:
     max_padded_length: int = 0  # the widest batch, which sets the activation peak
     padded_tokens: int = 0  # sequence positions computed, padding included
     sequences: int = 0
-    best_eval: Optional[dict] = None
+    best_eval: Optional[dict] = None  # the best end-of-epoch evaluation (train.eval_every_epoch)
+    best_epoch: Optional[int] = None
+    epochs_run: int = 0
 
     @property
     def mean_padded_length(self) -> float | None:
@@ -149,7 +151,8 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
             scores = evaluate()
             log.info("epoch %d eval: %s", epoch, scores)
             if result.best_eval is None or (scores.get(score_key) or -1e9) > (result.best_eval.get(score_key) or -1e9):
-                result.best_eval = scores
+                result.best_eval, result.best_epoch = scores, epoch
             model.train()
     result.wall_s = time.perf_counter() - t_start
+    result.epochs_run = epoch
     return result

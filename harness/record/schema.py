@@ -3,7 +3,8 @@
 Versions: 1 the first release; 2 adds `distributed`, `cpu_rss_train_start_bytes` and
 `peak_cpu_rss_train_bytes`; 3 adds where the weights and tokenizer came from, the head's
 pooling, the learning rate's source, storage dtypes, warnings, the time breakdown of a cell,
-padded tokens/s, model FLOPs per token and MFU (and the status `no_learning`). Rows of an older version read with the columns they lack as
+padded tokens/s, model FLOPs per token and MFU, which epoch the score is from
+(and the status `no_learning`). Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
 Units are in the names: `_bytes`, `_s`, `_ms`, `_per_s`, `pct_` (percent of params_total).
@@ -133,6 +134,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("metric_exact_match", _F, "GSM8K: exact match of the final number"),
     ("score", _F, "the task's primary metric"),
     ("score_name", _S, "which metric `score` is"),
+    ("score_selection", _S, "final (the model after training) | best_epoch (best end-of-epoch dev score, "
+                            "train.eval_every_epoch, as the LoRA paper reports GLUE)"),
+    ("score_epoch", _I, "the epoch whose evaluation the score columns hold"),
     ("scorer", _S, "instruction tasks: gsm8k_exact_match | reference (ROUGE-L / final number) | llm_judge:<model>"),
     ("score_by_category", _S, "instruction tasks: JSON of category -> mean score"),
     ("eval_scored_examples", _I, "examples the scorer could score (BELLE rows without a reference are skipped)"),
