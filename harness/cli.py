@@ -102,6 +102,9 @@ def _hydra_entry(cfg: DictConfig) -> None:
 
 
 def main() -> int:
+    from harness.lifetime import mark_sweep_process
+
+    mark_sweep_process()
     error = check_names(sys.argv[1:]) or check_keys(sys.argv[1:])
     if error:
         print(error, file=sys.stderr)

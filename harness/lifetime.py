@@ -8,6 +8,11 @@ again: two `ok` rows for one config. Two guards, both needed:
   `prctl(PR_SET_PDEATHSIG)`, set between fork and exec, so it also covers torchrun);
 - the child watches its parent id and exits when it changes (covers torchrun's workers, whose
   parent is torchrun, and the moment between fork and prctl).
+
+Under a parallel launcher (joblib) a cell's parent is a pool worker, not the sweep's own
+process, and the worker outlives a killed sweep. So the command line also names the sweep's
+process (`PEFT_BENCH_SWEEP`, host:pid, inherited by workers and cells): a cell on the same host
+exits when that process is gone, and a worker records nothing for a cell whose sweep is gone.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 
@@ -24,6 +30,36 @@ log = logging.getLogger(__name__)
 _PR_SET_PDEATHSIG = 1
 # the parent's pid as the child should see it; set by the sweep for its cells
 PARENT_PID_ENV = "PEFT_BENCH_PARENT_PID"
+# host:pid of the sweep's own process (the command line), inherited by pool workers and cells
+SWEEP_ENV = "PEFT_BENCH_SWEEP"
+
+
+def mark_sweep_process() -> None:
+    """Called once by the command line: this process is the sweep (an outer one wins)."""
+    os.environ.setdefault(SWEEP_ENV, f"{socket.gethostname()}:{os.getpid()}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed process not yet reaped by its parent is a zombie: gone for our purpose
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def sweep_gone() -> bool:
+    """True when the sweep process this one belongs to has died. Only checkable on the sweep's
+    host: cells a cluster launcher runs elsewhere are tied to their own job instead."""
+    host, _, pid = os.environ.get(SWEEP_ENV, "").rpartition(":")
+    if not pid.isdigit() or host != socket.gethostname():
+        return False
+    return not _alive(int(pid))
 
 
 def die_with_parent() -> None:
@@ -36,7 +72,7 @@ def die_with_parent() -> None:
 
 def watch_parent(interval_s: float = 0.5) -> None:
     """Exit this process as soon as its parent is gone (its parent id changes: orphans are
-    re-parented to init or a subreaper). Runs in a daemon thread."""
+    re-parented to init or a subreaper) or the sweep's own process is. Runs in a daemon thread."""
     expected = os.getppid()
     started_by_sweep = os.environ.get(PARENT_PID_ENV)
     # a torchrun worker's parent is torchrun (itself tied to the sweep), not the sweep
@@ -46,8 +82,8 @@ def watch_parent(interval_s: float = 0.5) -> None:
     def loop() -> None:
         stop = threading.Event()
         while not stop.wait(interval_s):
-            if os.getppid() != expected:
-                log.error("parent process %d is gone: stopping this cell (its sweep will rerun it)", expected)
+            if os.getppid() != expected or sweep_gone():
+                log.error("the sweep that started this cell is gone: stopping (a resumed sweep reruns it)")
                 os._exit(1)
 
     threading.Thread(target=loop, name="watch-parent", daemon=True).start()

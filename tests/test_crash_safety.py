@@ -106,6 +106,22 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
+def _cells_under(pid: int) -> list[int]:
+    """Cell processes (`python -m harness.cell`) anywhere below `pid`: its children under the
+    basic launcher, a pool worker's children under joblib."""
+    cells, frontier = [], [pid]
+    while frontier:
+        children = [c for p in frontier for c in _children_of(p)]
+        for child in children:
+            try:
+                if b"harness.cell" in Path(f"/proc/{child}/cmdline").read_bytes():
+                    cells.append(child)
+            except OSError:
+                pass
+        frontier = children
+    return cells
+
+
 def _gone(pid: int, within_s: float) -> bool:
     deadline = time.time() + within_s
     while time.time() < deadline:
@@ -122,21 +138,26 @@ def _gone(pid: int, within_s: float) -> bool:
 
 @pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-def test_kill_9_of_the_sweep_process_alone_takes_its_running_cell_down(tmp_path, glue_dir):
+@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib_local", "hydra.launcher.n_jobs=2"]],
+                         ids=["basic", "joblib"])
+def test_kill_9_of_the_sweep_process_alone_takes_its_running_cell_down(tmp_path, glue_dir, launcher):
     """What a user, a scheduler or the OOM killer does: SIGKILL to the sweep's own pid, not its
-    group. The running cell must not survive to write a row the resumed sweep writes again."""
+    group. The running cell must not survive to write a row the resumed sweep writes again,
+    also when a pool worker (joblib), not the sweep, is the cell's parent."""
     args = [sys.executable, "-m", "harness", "-m", "method=lora,bitfit", f"data.glue_dir={glue_dir}",
-            f"results_dir={tmp_path}", *TINY]
+            f"results_dir={tmp_path}", *TINY, *launcher]
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline, cells = time.time() + 120, []
     while not cells and time.time() < deadline:
-        cells = _children_of(proc.pid)
+        cells = _cells_under(proc.pid)
         time.sleep(0.2)
     assert cells, "the sweep started no cell process"
     assert list((tmp_path / "claims").glob("*.json")), "the running cell holds no claim"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert all(_gone(c, within_s=10) for c in cells), "a cell outlived its sweep"
+    time.sleep(2)  # a pool worker left behind, had it recorded the stopped cell, would write now
+    assert (load_results(tmp_path)["status"] == "ok").all(), "a killed sweep's cell left a status row"
     again = subprocess.run(args, cwd=REPO, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr[-2000:]
     time.sleep(2)  # an orphan, had one survived, would write now
