@@ -37,6 +37,21 @@ def single_class_warning(preds: list, split: str, regression: bool) -> str | Non
     return f"single_class: predicts class {preds[0]} for all {len(preds)} {split} examples"
 
 
+def near_constant_warning(preds: list, labels: list, split: str, ratio: float = 0.1) -> str | None:
+    """The regression counterpart of a single class: predictions whose spread is under `ratio`
+    of the labels' spread say almost nothing about the pairs (STS-B's head collapsing to the
+    mean similarity), whatever correlation the small remainder happens to have."""
+    import statistics
+
+    if len(preds) < 2 or len(labels) < 2:
+        return None
+    spread, target = statistics.pstdev(preds), statistics.pstdev(labels)
+    if target == 0 or spread >= ratio * target:
+        return None
+    return (f"near_constant: predictions spread {spread:.3g} against the labels' {target:.3g} "
+            f"over {len(preds)} {split} examples")
+
+
 def evaluate(model, task: GlueTask, evals: dict[str, Encoded], batch_size: int, pad_id: int, device,
              autocast) -> dict:
     """Metric columns (`metric_*`, `score`, `score_name`) plus eval timing."""
@@ -48,7 +63,8 @@ def evaluate(model, task: GlueTask, evals: dict[str, Encoded], batch_size: int, 
         n += len(preds)
         for metric, value in task.metric(preds, enc.labels).items():
             cols[f"metric_{metric}{_SPLIT_SUFFIX[split]}"] = value
-        warning = single_class_warning(preds, split, task.is_regression)
+        warning = (near_constant_warning(preds, enc.labels, split) if task.is_regression
+                   else single_class_warning(preds, split, task.is_regression))
         if warning:
             cols["warnings"] = "; ".join(filter(None, [cols.get("warnings"), warning]))
     wall = time.perf_counter() - t0
