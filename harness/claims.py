@@ -19,27 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from harness.lifetime import process_alive, process_start_time
+
 CLAIMS_SUBDIR = "claims"
-
-
-def _start_time(pid: int) -> Optional[str]:
-    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]
-
-
-def _alive(pid: int, start_time: Optional[str]) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    now = _start_time(pid)
-    return start_time is None or now is None or now == start_time
 
 
 @dataclass
@@ -51,14 +33,14 @@ class Claim:
     def is_live(self) -> bool:
         if self.host != socket.gethostname():
             return True
-        return any(_alive(int(pid), start) for pid, start in self.pids.items())
+        return any(process_alive(int(pid), start) for pid, start in self.pids.items())
 
     def describe(self) -> str:
         return f"pid {', '.join(self.pids) or '?'} on {self.host}"
 
     def add_process(self, pid: int) -> None:
         """Record the cell's child process too (rewritten atomically)."""
-        self.pids[str(pid)] = _start_time(pid)
+        self.pids[str(pid)] = process_start_time(pid)
         tmp = self.path.with_suffix(f".tmp-{os.getpid()}")
         tmp.write_text(json.dumps({"host": self.host, "pids": self.pids}))
         os.replace(tmp, self.path)
@@ -99,7 +81,7 @@ def take(results_dir: str | os.PathLike, config_hash: str) -> tuple[Optional[Cla
                 return None, held
             path.unlink(missing_ok=True)  # stale: its processes are gone
         me = os.getpid()
-        claim = Claim(path, socket.gethostname(), {str(me): _start_time(me)})
+        claim = Claim(path, socket.gethostname(), {str(me): process_start_time(me)})
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         with os.fdopen(fd, "w") as fh:
             json.dump({"host": claim.host, "pids": claim.pids}, fh)

@@ -29,10 +29,10 @@ def predict(model, enc: Encoded, batch_size: int, pad_id: int, regression: bool,
     return preds
 
 
-def single_class_warning(preds: list, split: str, regression: bool) -> str | None:
+def single_class_warning(preds: list, split: str) -> str | None:
     """A classifier that predicts one class for a whole dev set has learned nothing usable,
     whatever its accuracy (CoLA's majority class gives Matthews 0, MRPC's 68 % accuracy)."""
-    if regression or len(preds) < 2 or len(set(preds)) > 1:
+    if len(preds) < 2 or len(set(preds)) > 1:
         return None
     return f"single_class: predicts class {preds[0]} for all {len(preds)} {split} examples"
 
@@ -64,7 +64,7 @@ def evaluate(model, task: GlueTask, evals: dict[str, Encoded], batch_size: int, 
         for metric, value in task.metric(preds, enc.labels).items():
             cols[f"metric_{metric}{_SPLIT_SUFFIX[split]}"] = value
         warning = (near_constant_warning(preds, enc.labels, split) if task.is_regression
-                   else single_class_warning(preds, split, task.is_regression))
+                   else single_class_warning(preds, split))
         if warning:
             cols["warnings"] = "; ".join(filter(None, [cols.get("warnings"), warning]))
     wall = time.perf_counter() - t0

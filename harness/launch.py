@@ -141,10 +141,10 @@ def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, cla
     finally:
         Path(fh.name).unlink(missing_ok=True)
     row_file = results_dir / RUNS_SUBDIR / f"{spec['run_id']}.parquet"
-    if not row_file.exists() and sweep_gone():  # a pool worker left behind by a killed sweep
-        log.warning("%s: the sweep is gone; its cell stopped and nothing is recorded", where)
-        return "abandoned"
     if not row_file.exists():
+        if sweep_gone():  # a pool worker left behind by a killed sweep
+            log.warning("%s: the sweep is gone; its cell stopped and nothing is recorded", where)
+            return "abandoned"
         write_row(_fallback_row(spec, cfg, status or "error", error or "run process wrote no row"), results_dir)
         log.error("%s: %s", where, error)
         return status or "error"

@@ -39,18 +39,30 @@ def mark_sweep_process() -> None:
     os.environ.setdefault(SWEEP_ENV, f"{socket.gethostname()}:{os.getpid()}")
 
 
-def _alive(pid: int) -> bool:
+def process_start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_alive(pid: int, start_time: str | None = None) -> bool:
+    """Whether `pid` runs (and, given its recorded `start_time`, is still the same process).
+    A killed process its parent has not reaped yet is a zombie: gone for our purpose."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:  # a killed process not yet reaped by its parent is a zombie: gone for our purpose
+    try:
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+            fields = fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return True
+    return fields[0] != "Z" and (start_time is None or fields[19] == start_time)
 
 
 def sweep_gone() -> bool:
@@ -59,7 +71,7 @@ def sweep_gone() -> bool:
     host, _, pid = os.environ.get(SWEEP_ENV, "").rpartition(":")
     if not pid.isdigit() or host != socket.gethostname():
         return False
-    return not _alive(int(pid))
+    return not process_alive(int(pid))
 
 
 def die_with_parent() -> None:

@@ -4,8 +4,8 @@ from harness.evaluation import near_constant_warning, single_class_warning
 
 
 def test_a_classifier_predicting_one_class_is_flagged():
-    assert single_class_warning([1, 1, 1], "dev", regression=False).startswith("single_class: predicts class 1")
-    assert single_class_warning([1, 0, 1], "dev", regression=False) is None
+    assert single_class_warning([1, 1, 1], "dev").startswith("single_class: predicts class 1")
+    assert single_class_warning([1, 0, 1], "dev") is None
 
 
 def test_a_regression_head_collapsed_to_the_mean_is_flagged():

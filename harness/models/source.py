@@ -25,10 +25,14 @@ def _explicit(overrides: list[str]) -> dict[str, str]:
     return out
 
 
+def _is_local(source: str) -> bool:
+    """A local path (existing, or written as one) rather than a hub id."""
+    return Path(source).expanduser().exists() or source.startswith((".", "/", "~"))
+
+
 def name_from_source(source: str) -> str:
     """A row name for weights named by path or hub id: a local folder's name, or the hub id."""
-    path = Path(source).expanduser()
-    return path.resolve().name if path.exists() or source.startswith((".", "/", "~")) else source
+    return Path(source).expanduser().resolve().name if _is_local(source) else source
 
 
 def apply_explicit_source(cfg: DictConfig, overrides: list[str]) -> None:
@@ -52,6 +56,5 @@ def weights_source(model_cfg) -> str:
     if model_cfg.get("random_init"):
         return "random_init"
     if model_cfg.get("name_or_path"):
-        source = str(model_cfg.name_or_path)
-        return "local" if Path(source).expanduser().exists() or source.startswith((".", "/", "~")) else "hub"
+        return "local" if _is_local(str(model_cfg.name_or_path)) else "hub"
     return "package" if model_cfg.get("package") else "hub"
