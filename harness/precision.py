@@ -16,6 +16,9 @@ autocast only), which full fine-tuning needs, has its own explicit names.
 | int8     | int8 linear layers (bitsandbytes LLM.int8), the rest fp32 | fp32 | fp32 |
 | int4     | NF4 linear layers, double quantisation (QLoRA), the rest fp32 | fp32 | bf16 autocast |
 
+Under `bf16`/`fp16`, base weights that train (full fine-tuning, BitFit's biases, LayerNorms)
+start from their 16-bit values, as from a checkpoint published in bf16, and then train in fp32.
+
 Every row records the storage dtypes it actually ended with (`base_param_dtype`,
 `trainable_param_dtype`), so no row depends on this table to be read.
 """

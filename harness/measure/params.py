@@ -167,8 +167,13 @@ def _matrix_rank(delta: torch.Tensor, dtype: torch.dtype) -> int | None:
 def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, torch.Tensor],
                   mergeable: bool, n_added: int) -> ChangedCount:
     """Measured: compare values after training (and after merging, where the method merges)
-    with the originals. Each peft layer is merged, compared and unmerged in turn, so only one
-    layer's weight is ever copied."""
+    with the originals. Each peft layer is merged, compared and restored in turn, so only one
+    layer's weight is ever copied.
+
+    A 16-bit base is merged in fp32: merged into bf16 storage, an update smaller than half a
+    bf16 step rounds back to the original value (LoRA on MiniLM: 37 % of entries changed in
+    bf16 against 47 % in fp32 after the same training), and the count would describe the
+    rounding, not the method."""
     changed, ranks = 0, []
     params, names = unique_parameters(model), base_names(model)
     seen = set()
@@ -176,9 +181,12 @@ def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, tor
         for _, layer in tuner_layers(model):
             own = dict(layer.get_base_layer().named_parameters())  # weight, and bias ((IA)3 scales it)
             originals = {n: p.detach().clone() for n, p in own.items()}
+            for p in own.values():
+                if p.dtype in (torch.float16, torch.bfloat16):
+                    p.data = p.data.float()
             layer.merge()
             for n, p in own.items():
-                changed += int((p.detach() != originals[n]).sum())
+                changed += int((p.detach() != originals[n].to(p.dtype)).sum())
                 seen.add(id(p))
             weight = own["weight"]
             if hasattr(layer, "get_delta_weight"):  # the adapter's own product, at the adapter's dtype
@@ -189,6 +197,8 @@ def count_changed(model: nn.Module, base: BaseModelParams, before: dict[str, tor
             if rank is not None:
                 ranks.append(rank)
             layer.unmerge()
+            for n, p in own.items():  # bit for bit the stored weights, in their own dtype
+                p.data = originals[n]
     for name, p in params.items():
         if id(p) in seen:
             continue

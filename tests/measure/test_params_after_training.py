@@ -95,3 +95,30 @@ def test_adalora_final_budget_counts_kept_ranks(glue_dir):
     initial = sum(12 * (m.lora_A["default"].shape[1] + m.lora_B["default"].shape[0] + 1)
                   for _, m in P.tuner_layers(model))
     assert budget < initial
+
+
+def test_changed_count_of_a_16_bit_base_is_the_fp32_merge(glue_dir):
+    """A bf16 base is merged in fp32 for counting: merged into bf16 storage, a few steps' LoRA
+    updates round back to the original values and the count would describe the rounding."""
+    model, method, base, before, _ = trained("lora", glue_dir)
+    layers = P.tuner_layers(model)
+    for _, layer in layers:
+        layer.get_base_layer().weight.data = layer.get_base_layer().weight.data.bfloat16()
+    stored = {n: layer.get_base_layer().weight.detach().clone() for n, layer in layers}
+    expected = 0
+    for _, layer in layers:
+        weight = layer.get_base_layer().weight.detach().float()
+        expected += int((weight + layer.get_delta_weight("default").float() != weight).sum())
+    in_bf16 = 0
+    for _, layer in layers:
+        weight = layer.get_base_layer().weight.detach()
+        in_bf16 += int((weight + layer.get_delta_weight("default").to(weight.dtype) != weight).sum())
+    changed = P.count_changed(model, base, before, True, 0)
+    names = P.base_names(model)
+    head = sum(int((p.detach() != before[names[n]]).sum())
+               for n, p in P.unique_parameters(model, trainable_only=True).items() if names[n] in before)
+    assert changed.changed == expected + head
+    assert in_bf16 < 0.9 * expected  # what a count merged in bf16 would have said
+    for n, layer in layers:  # the stored weights are given back bit for bit, in bf16
+        assert layer.get_base_layer().weight.dtype == torch.bfloat16
+        assert torch.equal(layer.get_base_layer().weight, stored[n])
