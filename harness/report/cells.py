@@ -98,6 +98,7 @@ def reproduction_header(rows: pd.DataFrame) -> list[str]:
     seeds = sorted({int(s) for s in rows["seed"].dropna()})
     random = " — includes random-init models (scores not meaningful)" if rows["random_init"].fillna(False).any() else ""
     lines = [f"Reproduced model(s): {models}{random}", f"Hardware: {hardware(rows)}",
+             f"Precision: {', '.join(sorted(rows['precision'].dropna().unique())) or MISSING}",
              f"Data caps: {'; '.join(caps)}", f"Schedule: {'; '.join(schedule) or MISSING}",
              f"Seeds: {', '.join(map(str, seeds))} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})"]
     commits = sorted({c[:10] for c in rows["git_commit"].dropna()})

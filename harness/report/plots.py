@@ -42,11 +42,13 @@ def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     if rows.empty:
         return []
     # average over the tasks every method has, so methods run on fewer tasks stay comparable
-    groups = rows.groupby(["model", "method_label"])
+    groups = rows.groupby(["model", "method_label", "precision"])
+    several = rows["precision"].nunique() > 1
     common = set.intersection(*(set(g["task"]) for _, g in groups)) or set(rows["task"])
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     points = []
-    for (model, label), g in groups:
+    for (model, label, precision), g in groups:
+        label = f"{label}, {precision}" if several else label
         x = float((g["params_trainable"] - g["params_head"].fillna(0)).median())
         y = float(100 * g[g["task"].isin(common)].groupby("task")["score"].mean().mean())
         points.append((x, y))

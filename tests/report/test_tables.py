@@ -39,6 +39,21 @@ def test_best_per_column_is_bold():
     assert (full, 2) in report.grids[0].bold  # MNLI m: full FT wins
 
 
+def test_runs_at_different_precisions_are_separate_rows_never_one_mean():
+    rows = glue_rows()
+    bf16 = rows[rows["method"] == "lora"].copy()
+    bf16["precision"] = "bf16"
+    bf16["metric_accuracy"] = bf16["metric_accuracy"] - 0.10
+    report = glue_methods.build(pd.concat([rows, bf16], ignore_index=True))
+    names = [r[0] for r in report.grids[0].rows]
+    assert "lora r=8 (minilm_l6, bf16)" in names and "lora r=8 (minilm_l6, fp32)" in names
+    rte = 2 + 7
+    by_name = {r[0]: r for r in report.grids[0].rows}
+    assert float(by_name["lora r=8 (minilm_l6, fp32)"][rte].split()[0]) - \
+        float(by_name["lora r=8 (minilm_l6, bf16)"][rte].split()[0]) == pytest.approx(10.0)
+    assert "- Precision: bf16, fp32" in to_markdown(report)
+
+
 def test_failed_cells_say_why_in_one_line_per_reason_under_the_table():
     md = to_markdown(glue_methods.build(glue_rows()))
     assert not any(line.startswith("| ia3") for line in md.splitlines())  # no row of dashes

@@ -78,11 +78,14 @@ def build(df: pd.DataFrame) -> Report:
     columns = ["Method", "# Params"] + [c[0] for c in COLUMNS] + ["All Ave."]
     body, numeric, missing, warned = [], [], [], []
     reproduced: dict[str, dict] = {}
-    for (model, label), group in rows.groupby(["model", "method_label"], sort=True):
-        cells, means = method_cells(group, label, missing, warned)
+    # runs at different precisions are different rows, never one mean
+    several = rows["precision"].nunique() > 1
+    for (model, label, precision), group in rows.groupby(["model", "method_label", "precision"], sort=True):
+        where = f"{model}, {precision}" if several else model
+        cells, means = method_cells(group, f"{label} ({where})" if several else label, missing, warned)
         if not (group["status"] == "ok").any():
             continue  # nothing to show: its footnotes say why
-        body.append([f"{label} ({model})", human_params(budget_params(group))] + cells)
+        body.append([f"{label} ({where})", human_params(budget_params(group))] + cells)
         numeric.append([means.get(c[3]) for c in COLUMNS] + [means.get("all_avg")])
         reproduced.setdefault(label, means)
     bold = set()
