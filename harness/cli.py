@@ -89,10 +89,14 @@ def check_keys(argv: list[str]) -> str | None:
 def _hydra_entry(cfg: DictConfig) -> None:
     from harness.errors import ConfigError
     from harness.launch import launch_cell, task_overrides
+    from harness.lifetime import watch_sweep
     from harness.models.source import apply_explicit_source
+    from harness.precision import resolve_in_config
     from harness.validate import validate
 
+    watch_sweep()  # a pool worker (joblib) goes with the sweep that started it
     apply_explicit_source(cfg, task_overrides())
+    resolve_in_config(cfg)
     try:
         validate(cfg)
     except ConfigError as exc:  # Hydra would print a traceback; a config mistake gets one line
@@ -102,10 +106,18 @@ def _hydra_entry(cfg: DictConfig) -> None:
 
 
 def main() -> int:
+    from harness.errors import ConfigError
     from harness.lifetime import mark_sweep_process
+    from harness.recipes import follow_task
 
     mark_sweep_process()
-    error = check_names(sys.argv[1:]) or check_keys(sys.argv[1:])
+    error = check_names(sys.argv[1:])
+    if not error:
+        try:
+            sys.argv[1:] = follow_task(sys.argv[1:])  # Hydra reads its overrides from sys.argv
+        except ConfigError as exc:
+            error = f"error: {exc}"
+    error = error or check_keys(sys.argv[1:])
     if error:
         print(error, file=sys.stderr)
         return 2

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import logging
 import os
-
-import torch
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError, UnsupportedError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def check_mode(train_cfg) -> None:
         raise ConfigError(f"train.distributed={mode!r}; valid: null, {', '.join(MODES)}")
 
 
-def accelerator_for(train_cfg, device: torch.device):
+def accelerator_for(train_cfg, device: "torch.device"):
     """An accelerate Accelerator when this process is one of several (torchrun set WORLD_SIZE);
     None for a single-process run."""
     if train_cfg.get("distributed") not in MODES or int(os.environ.get("WORLD_SIZE", "1")) < 2:
@@ -57,8 +59,9 @@ def check_shardable(train_cfg, quantised: bool, has_after_step: bool) -> None:
                                "(AdaLoRA's budget allocation), which needs unsharded tensors; use ddp")
 
 
-def shard(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def shard(model: "torch.nn.Module", device: "torch.device") -> "torch.nn.Module":
     """Shard `model` in place with FSDP2: every transformer block, then the root."""
+    import torch
     from torch.distributed.device_mesh import init_device_mesh
     from torch.distributed.fsdp import fully_shard
 
@@ -74,7 +77,7 @@ def shard(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     return model
 
 
-def full_state_dict(model: torch.nn.Module) -> dict:
+def full_state_dict(model: "torch.nn.Module") -> dict:
     """The unsharded weights of a sharded model, on CPU (a collective: every rank calls it)."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 

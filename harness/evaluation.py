@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
 
+from harness.progress import Progress
+
 from harness.tasks.batching import Encoded, collate
 from harness.tasks.glue import GlueTask
+
+log = logging.getLogger(__name__)
 
 # dev split -> suffix of its metric columns (MNLI reports matched and mismatched)
 _SPLIT_SUFFIX = {"dev": "", "dev_matched": "", "dev_mismatched": "_mm"}
@@ -18,6 +23,7 @@ def predict(model, enc: Encoded, batch_size: int, pad_id: int, regression: bool,
     model.eval()
     order = sorted(range(len(enc.input_ids)), key=lambda i: len(enc.input_ids[i]))
     preds = [None] * len(order)
+    progress = Progress("eval example", len(order), log)
     for start in range(0, len(order), batch_size):
         indices = order[start:start + batch_size]
         batch = {k: v.to(device) for k, v in collate(enc, indices, pad_id, regression).items() if k != "labels"}
@@ -26,6 +32,7 @@ def predict(model, enc: Encoded, batch_size: int, pad_id: int, regression: bool,
         values = logits.squeeze(-1).tolist() if regression else logits.argmax(-1).tolist()
         for i, v in zip(indices, values if isinstance(values, list) else [values]):
             preds[i] = v
+        progress.update(start + len(indices))
     return preds
 
 

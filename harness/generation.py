@@ -3,11 +3,15 @@ throughput (new tokens per second)."""
 
 from __future__ import annotations
 
+import logging
 import time
 
 import torch
 
 from harness.measure.throughput import synchronize
+from harness.progress import Progress
+
+log = logging.getLogger(__name__)
 
 
 @torch.inference_mode()
@@ -22,6 +26,7 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
     new_tokens = 0
     synchronize(device)
     t0 = time.perf_counter()
+    progress = Progress("generated answer", len(order), log)
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         width = max(len(encoded[i]) for i in idx)
@@ -43,5 +48,6 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
             for s in stop:
                 text = text.split(s)[0]
             outputs[i] = text
+        progress.update(start + len(idx))
     synchronize(device)
     return outputs, new_tokens, time.perf_counter() - t0

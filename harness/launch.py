@@ -24,12 +24,13 @@ from omegaconf import DictConfig, OmegaConf
 from harness import claims
 from harness.distributed import MODES as DISTRIBUTED_MODES
 from harness.lifetime import PARENT_PID_ENV, die_with_parent, sweep_gone
-from harness.record.store import RUNS_SUBDIR, load_results, write_row
+from harness.record.store import RUNS_SUBDIR, current_semantics, load_results, write_row
 
 log = logging.getLogger(__name__)
 
-# not part of a run's identity: where it is written, and whether to redo it
-NON_IDENTITY_KEYS = ("results_dir", "force", "gpus")
+# not part of a run's identity: where it is written, whether to redo it, and how its
+# precision was chosen (precision=auto that resolved to bf16 is the bf16 cell)
+NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice")
 
 
 def config_hash(resolved: dict) -> str:
@@ -38,7 +39,9 @@ def config_hash(resolved: dict) -> str:
 
 
 def has_ok_row(results_dir: Path, chash: str) -> bool:
-    rows = load_results(results_dir, columns=["config_hash"])
+    """An ok row of this cell whose numbers mean what today's harness means (an older
+    harness's row does not count as done)."""
+    rows, _ = current_semantics(load_results(results_dir, columns=["config_hash"]))
     return bool(((rows["config_hash"] == chash) & (rows["status"] == "ok")).any())
 
 
@@ -57,13 +60,30 @@ def sweep_size(sweep_dir: str) -> int | None:
         return None
 
 
-def _sweep_position() -> tuple[int | None, str | None, str]:
+def sweep_progress(results_dir: Path, sweep_dir: str, cells: int | None) -> str:
+    """'k done, elapsed h:mm:ss, ETA h:mm:ss' of a sweep: rows it has recorded so far, its time
+    since Hydra wrote multirun.yaml, extrapolated over the cells left (parallel cells included)."""
+    from harness.progress import clock
+
+    try:
+        rows = load_results(results_dir, columns=["sweep_dir"])
+        done = int((rows["sweep_dir"] == sweep_dir).sum())
+        elapsed = time.time() - (Path(sweep_dir) / "multirun.yaml").stat().st_mtime
+    except OSError:
+        return "?"
+    eta = clock(elapsed / done * (cells - done)) if done and cells else "?"
+    return f"{done} done, elapsed {clock(elapsed)}, ETA {eta}"
+
+
+def _sweep_position(results_dir: Path) -> tuple[int | None, str | None, str]:
     try:
         from hydra.core.hydra_config import HydraConfig
 
         hc = HydraConfig.get()
         if hc.mode.name == "MULTIRUN":
-            return hc.job.num, hc.sweep.dir, f"cell {hc.job.num + 1}/{sweep_size(hc.sweep.dir) or '?'}"
+            cells = sweep_size(hc.sweep.dir)
+            return hc.job.num, hc.sweep.dir, (f"cell {hc.job.num + 1}/{cells or '?'} "
+                                              f"({sweep_progress(results_dir, hc.sweep.dir, cells)})")
     except ValueError:
         pass
     return None, None, "run"
@@ -90,7 +110,7 @@ def launch_cell(cfg: DictConfig) -> str:
     resolved = OmegaConf.to_container(cfg, resolve=True)
     chash = config_hash(resolved)
     results_dir = Path(cfg.results_dir)
-    job_num, sweep_dir, where = _sweep_position()
+    job_num, sweep_dir, where = _sweep_position(results_dir)
     overrides = " ".join(task_overrides()) or "(defaults)"
     if not cfg.force and has_ok_row(results_dir, chash):
         log.info("%s: %s: skipped, an ok row with config hash %s exists (force=true reruns)", where, overrides, chash)

@@ -12,7 +12,9 @@ again: two `ok` rows for one config. Two guards, both needed:
 Under a parallel launcher (joblib) a cell's parent is a pool worker, not the sweep's own
 process, and the worker outlives a killed sweep. So the command line also names the sweep's
 process (`PEFT_BENCH_SWEEP`, host:pid, inherited by workers and cells): a cell on the same host
-exits when that process is gone, and a worker records nothing for a cell whose sweep is gone.
+exits when that process is gone, a worker records nothing for a cell whose sweep is gone, and
+a worker itself exits then (`watch_sweep`), so a killed sweep leaves no pool behind (and its
+pool's resource tracker, whose pipe the workers held, ends with them).
 """
 
 from __future__ import annotations
@@ -72,6 +74,27 @@ def sweep_gone() -> bool:
     if not pid.isdigit() or host != socket.gethostname():
         return False
     return not process_alive(int(pid))
+
+
+_watching_sweep = threading.Event()
+
+
+def watch_sweep(interval_s: float = 1.0) -> None:
+    """In a process the sweep's launcher started to run cells (a joblib pool worker): exit as
+    soon as the sweep's own process is gone. No-op in the sweep's process and when already
+    watching. Runs in a daemon thread."""
+    host, _, pid = os.environ.get(SWEEP_ENV, "").rpartition(":")
+    if not pid.isdigit() or host != socket.gethostname() or int(pid) == os.getpid() or _watching_sweep.is_set():
+        return
+    _watching_sweep.set()
+
+    def loop() -> None:
+        while not threading.Event().wait(interval_s):
+            if sweep_gone():
+                log.error("the sweep this worker ran cells for is gone: stopping")
+                os._exit(1)
+
+    threading.Thread(target=loop, name="watch-sweep", daemon=True).start()
 
 
 def die_with_parent() -> None:

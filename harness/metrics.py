@@ -8,22 +8,26 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 
 def accuracy(preds: Sequence, labels: Sequence) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score
+
     return {"accuracy": float(accuracy_score(labels, preds))}
 
 
 def accuracy_and_f1(preds: Sequence, labels: Sequence) -> dict[str, float]:
     """MRPC, QQP: accuracy and F1 of the positive class (label 1)."""
+    from sklearn.metrics import accuracy_score, f1_score
+
     return {"accuracy": float(accuracy_score(labels, preds)),
             "f1": float(f1_score(labels, preds, pos_label=1, zero_division=0))}
 
 
 def matthews(preds: Sequence, labels: Sequence) -> dict[str, float]:
     """CoLA: Matthews correlation coefficient."""
+    from sklearn.metrics import matthews_corrcoef
+
     return {"matthews": float(matthews_corrcoef(labels, preds))}
 
 
@@ -32,6 +36,8 @@ def pearson_and_spearman(preds: Sequence, labels: Sequence) -> dict[str, float]:
 
     A constant prediction has no defined correlation; it is reported as 0, not NaN.
     """
+    from scipy.stats import pearsonr, spearmanr
+
     p, y = np.asarray(preds, dtype=float), np.asarray(labels, dtype=float)
     if np.ptp(p) == 0 or np.ptp(y) == 0:
         return {"pearson": 0.0, "spearman": 0.0}

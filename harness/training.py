@@ -19,6 +19,7 @@ from harness import distributed
 from harness.errors import NanLossError
 from harness.precision import autocast_for, get_precision
 from harness.measure.throughput import StepTimer
+from harness.progress import Progress
 from harness.tasks.batching import Encoded, collate, length_grouped_batches
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,6 @@ class TrainResult:
         return sum(tail) / len(tail) if tail else None
 
 
-def _fmt(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
 def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, timer: StepTimer,
           pad_id: int, regression: bool, total_steps: int,
           after_step: Optional[Callable] = None, evaluate: Optional[Callable[[], dict]] = None,
@@ -93,7 +89,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
     lengths = [len(x) for x in enc.input_ids]
     accum = train_cfg.grad_accum_steps
     result = TrainResult()
-    log_every = max(1, total_steps // 10)
+    progress = Progress("step", total_steps, log)
     model.train()
     t_start = time.perf_counter()
     epoch = 0
@@ -138,12 +134,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
             timer.stop(examples, tokens, padded)
             result.padded_tokens += padded
             result.sequences += examples
-            if result.steps % log_every == 0 or result.steps == total_steps:
-                elapsed = time.perf_counter() - t_start
-                eta = elapsed / result.steps * (total_steps - result.steps)
-                log.info("step %d/%d (%d%%) loss %.4f | %.1f ex/s | elapsed %s ETA %s", result.steps,
-                         total_steps, 100 * result.steps // total_steps, result.final_loss,
-                         examples / timer.step_s[-1], _fmt(elapsed), _fmt(eta))
+            progress.update(result.steps, f"loss {result.final_loss:.4f} | {examples / timer.step_s[-1]:.1f} ex/s")
             if result.steps >= total_steps:
                 break
         epoch += 1

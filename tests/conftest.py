@@ -16,9 +16,13 @@ GLUE_DIR = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "gl
 
 
 def make_cfg(*overrides: str):
-    """The resolved config the CLI would build for these overrides."""
+    """The resolved config the CLI would build for these overrides (precision=auto resolved)."""
+    from harness.precision import resolve_in_config
+
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+        cfg = compose(config_name="config", overrides=list(overrides))
+    resolve_in_config(cfg)
+    return cfg
 
 
 def run_cli(*args: str, cwd=REPO, env=None) -> subprocess.CompletedProcess:
@@ -37,3 +41,56 @@ def minilm_path() -> str:
 def glue_dir() -> Path:
     assert (GLUE_DIR / "SST-2" / "train.tsv").is_file(), f"GLUE copy expected at {GLUE_DIR}"
     return GLUE_DIR
+
+
+# Every process the suite starts (CLI runs, cells, pool workers, their resource trackers)
+# inherits this marker; when the session ends, none may still be alive.
+SESSION_MARKER = "PEFT_BENCH_TEST_SESSION"
+os.environ.setdefault(SESSION_MARKER, f"{os.getpid()}")
+
+
+def processes_with_marker(value: str) -> list[tuple[int, str]]:
+    """(pid, command line) of live, non-zombie processes whose environment carries the marker,
+    this process and its ancestors excluded."""
+    mine, pid = set(), os.getpid()
+    while pid > 1:  # the session's own ancestry (pytest, its shell) inherits nothing from it
+        mine.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    found, needle = [], f"{SESSION_MARKER}={value}\0".encode()
+    for proc in Path("/proc").glob("[0-9]*"):
+        if int(proc.name) in mine:
+            continue
+        try:
+            if needle not in (proc / "environ").read_bytes() + b"\0":
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            found.append((int(proc.name), (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()[:160]))
+        except OSError:
+            continue
+    return found
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run when a process it started is still alive 20 s after the last test."""
+    import signal
+    import time
+
+    if not sys.platform.startswith("linux") or os.environ.get(SESSION_MARKER) != str(os.getpid()):
+        return  # not Linux, or a nested pytest: the outermost session checks
+    deadline, left = time.time() + 20, processes_with_marker(str(os.getpid()))
+    while left and time.time() < deadline:
+        time.sleep(0.5)
+        left = processes_with_marker(str(os.getpid()))
+    if left:
+        for pid, _ in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        print(f"\nerror: {len(left)} process(es) the test suite started outlived it: "
+              + "; ".join(f"{pid}: {cmd}" for pid, cmd in left), file=sys.stderr)
+        session.exitstatus = 1

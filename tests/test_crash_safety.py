@@ -106,6 +106,13 @@ def _children_of(pid: int) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()[:120]
+    except OSError:
+        return f"pid {pid} (gone)"
+
+
 def _cells_under(pid: int) -> list[int]:
     """Cell processes (`python -m harness.cell`) anywhere below `pid`: its children under the
     basic launcher, a pool worker's children under joblib."""
@@ -120,6 +127,14 @@ def _cells_under(pid: int) -> list[int]:
                 pass
         frontier = children
     return cells
+
+
+def _descendants(pid: int) -> list[int]:
+    out, frontier = [], [pid]
+    while frontier:
+        frontier = [c for p in frontier for c in _children_of(p)]
+        out += frontier
+    return out
 
 
 def _gone(pid: int, within_s: float) -> bool:
@@ -153,9 +168,12 @@ def test_kill_9_of_the_sweep_process_alone_takes_its_running_cell_down(tmp_path,
         time.sleep(0.2)
     assert cells, "the sweep started no cell process"
     assert list((tmp_path / "claims").glob("*.json")), "the running cell holds no claim"
+    everything = _descendants(proc.pid)  # cells, and under joblib its pool workers and resource tracker
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert all(_gone(c, within_s=10) for c in cells), "a cell outlived its sweep"
+    left = [p for p in everything if not _gone(p, within_s=15)]
+    assert not left, f"processes outlived the killed sweep: {[_cmdline(p) for p in left]}"
     time.sleep(2)  # a pool worker left behind, had it recorded the stopped cell, would write now
     assert (load_results(tmp_path)["status"] == "ok").all(), "a killed sweep's cell left a status row"
     again = subprocess.run(args, cwd=REPO, capture_output=True, text=True)

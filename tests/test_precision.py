@@ -71,3 +71,56 @@ def test_freeze_runs_quantised_with_its_trained_layers_left_unquantised(precisio
     assert row["final_train_loss"] != row["first_train_loss"]
     fp32 = sft("freeze", "fp32", "method.trainable_layers=1")
     assert row["params_trainable"] == fp32["params_trainable"] and row["params_total"] == fp32["params_total"]
+
+
+# precision=auto: bf16 only where the device computes it natively
+
+ZEN3_FLAGS = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma bmi2 sha_ni\n"
+SAPPHIRE_RAPIDS_FLAGS = "processor\t: 0\nflags\t\t: fpu avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+
+
+def test_native_bf16_is_read_from_the_cpu_flags():
+    from harness.precision import cpu_native_bf16
+
+    assert not cpu_native_bf16(ZEN3_FLAGS)
+    assert cpu_native_bf16(SAPPHIRE_RAPIDS_FLAGS)
+    assert cpu_native_bf16("flags\t: avx2 avx512_bf16\n")
+    assert not cpu_native_bf16("")
+
+
+@pytest.mark.parametrize("native, expected", [(False, "fp32"), (True, "bf16")])
+def test_auto_resolves_on_the_cpu_by_native_bf16_and_says_why(monkeypatch, native, expected):
+    from harness import precision
+
+    monkeypatch.setattr(precision, "cpu_native_bf16", lambda: native)
+    name, reason = precision.resolve_auto("cpu")
+    assert name == expected
+    assert ("without native bf16" in reason) != native
+
+
+def test_an_auto_cell_is_the_cell_of_the_precision_it_resolved_to_and_records_why():
+    from omegaconf import OmegaConf
+
+    from harness.launch import config_hash
+    from harness.precision import resolve_auto
+    from harness.record.identity import identity_columns
+
+    resolved, reason = resolve_auto("auto")
+    auto = make_cfg("precision=auto")
+    explicit = make_cfg(f"precision={resolved}")
+    assert auto.precision.name == resolved
+    assert config_hash(OmegaConf.to_container(auto, resolve=True)) == \
+        config_hash(OmegaConf.to_container(explicit, resolve=True))
+    row = identity_columns(auto, {"run_id": "x", "config_hash": "h"})
+    assert (row["precision"], row["precision_requested"], row["precision_reason"]) == (resolved, "auto", reason)
+    assert identity_columns(explicit, {"run_id": "x", "config_hash": "h"})["precision_requested"] == resolved
+
+
+def test_the_glue_sweeps_default_to_auto():
+    from omegaconf import OmegaConf
+
+    from tests.conftest import CONF
+
+    for sweep in ("glue_lora", "glue_methods"):
+        defaults = OmegaConf.load(CONF / "sweep" / f"{sweep}.yaml").defaults
+        assert {"override /precision": "auto"} in [OmegaConf.to_container(d) for d in defaults], sweep

@@ -5,19 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-import peft
-from peft import get_peft_model
-
 from harness.errors import ConfigError
 from harness.methods import MethodContext, register
 from harness.models.architecture import ia3_targets, layer_norm_targets, lora_targets
 
 
-def _adapt(model, ctx: MethodContext, config_cls, **kwargs):
-    """get_peft_model with what every method shares: the task type, and the new task head
-    trained in full (peft's modules_to_save)."""
-    return get_peft_model(model, config_cls(task_type=ctx.task_type, modules_to_save=ctx.head_modules or None,
-                                            **kwargs))
+def _adapt(model, ctx: MethodContext, config_name: str, **kwargs):
+    """get_peft_model with peft's config class of that name and what every method shares: the
+    task type, and the new task head trained in full (peft's modules_to_save). peft is imported
+    here, not with the registry, so that checking a config does not load it (seconds)."""
+    import peft
+
+    config_cls = getattr(peft, config_name)
+    return peft.get_peft_model(model, config_cls(task_type=ctx.task_type, modules_to_save=ctx.head_modules or None,
+                                                 **kwargs))
 
 
 def _targets(args, ctx: MethodContext) -> list[str]:
@@ -34,7 +35,7 @@ class LoraArgs:
 
 @register("lora", LoraArgs, mergeable=True, label_arg=("r", "r"))
 def lora(model, args: LoraArgs, ctx: MethodContext):
-    return _adapt(model, ctx, peft.LoraConfig, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
+    return _adapt(model, ctx, "LoraConfig", r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
                   target_modules=_targets(args, ctx))
 
 
@@ -68,7 +69,7 @@ def adalora(model, args: AdaLoraArgs, ctx: MethodContext):
     if tinit + tfinal >= total:
         raise ConfigError(f"method.tinit ({tinit}) + method.tfinal ({tfinal}) must be below the schedule's "
                           f"{total} optimizer steps; lower them or train longer")
-    return _adapt(model, ctx, peft.AdaLoraConfig, init_r=args.init_r, target_r=args.target_r,
+    return _adapt(model, ctx, "AdaLoraConfig", init_r=args.init_r, target_r=args.target_r,
                   lora_alpha=args.alpha, lora_dropout=args.dropout, target_modules=_targets(args, ctx),
                   tinit=tinit, tfinal=tfinal, deltaT=args.deltaT, beta1=args.beta1, beta2=args.beta2,
                   orth_reg_weight=args.orth_reg_weight, total_step=total)
@@ -86,7 +87,7 @@ def ia3(model, args: IA3Args, ctx: MethodContext):
         targets, ff = args.target_modules, args.feedforward_modules or []
     else:
         targets, ff = ia3_targets(ctx.model_type)
-    return _adapt(model, ctx, peft.IA3Config, target_modules=targets, feedforward_modules=ff)
+    return _adapt(model, ctx, "IA3Config", target_modules=targets, feedforward_modules=ff)
 
 
 @dataclass
@@ -96,7 +97,7 @@ class PromptTuningArgs:
 
 @register("prompt_tuning", PromptTuningArgs, label_arg=("num_virtual_tokens", "p"))
 def prompt_tuning(model, args: PromptTuningArgs, ctx: MethodContext):
-    return _adapt(model, ctx, peft.PromptTuningConfig, num_virtual_tokens=args.num_virtual_tokens)
+    return _adapt(model, ctx, "PromptTuningConfig", num_virtual_tokens=args.num_virtual_tokens)
 
 
 @dataclass
@@ -108,7 +109,7 @@ class PrefixTuningArgs:
 
 @register("prefix_tuning", PrefixTuningArgs, label_arg=("num_virtual_tokens", "p"))
 def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
-    return _adapt(model, ctx, peft.PrefixTuningConfig, num_virtual_tokens=args.num_virtual_tokens,
+    return _adapt(model, ctx, "PrefixTuningConfig", num_virtual_tokens=args.num_virtual_tokens,
                   prefix_projection=args.prefix_projection, encoder_hidden_size=args.encoder_hidden_size)
 
 
@@ -120,7 +121,7 @@ class PTuningArgs:
 
 @register("p_tuning", PTuningArgs, label_arg=("num_virtual_tokens", "p"))
 def p_tuning(model, args: PTuningArgs, ctx: MethodContext):
-    return _adapt(model, ctx, peft.PromptEncoderConfig, num_virtual_tokens=args.num_virtual_tokens,
+    return _adapt(model, ctx, "PromptEncoderConfig", num_virtual_tokens=args.num_virtual_tokens,
                   encoder_hidden_size=args.encoder_hidden_size)
 
 
@@ -132,7 +133,7 @@ class DoraArgs(LoraArgs):
 @register("dora", DoraArgs, mergeable=True, label_arg=("r", "r"))
 def dora(model, args: DoraArgs, ctx: MethodContext):
     """DoRA (Liu et al. 2024): LoRA on the direction, a learned magnitude per output."""
-    return _adapt(model, ctx, peft.LoraConfig, r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
+    return _adapt(model, ctx, "LoraConfig", r=args.r, lora_alpha=args.alpha, lora_dropout=args.dropout,
                   use_dora=True, target_modules=_targets(args, ctx))
 
 
@@ -146,13 +147,13 @@ class LohaArgs:
 @register("loha", LohaArgs, mergeable=True, label_arg=("r", "r"))
 def loha(model, args: LohaArgs, ctx: MethodContext):
     """LoHa (Hyeon-Woo et al. 2022): Hadamard product of two low-rank products."""
-    return _adapt(model, ctx, peft.LoHaConfig, r=args.r, alpha=args.alpha, target_modules=_targets(args, ctx))
+    return _adapt(model, ctx, "LoHaConfig", r=args.r, alpha=args.alpha, target_modules=_targets(args, ctx))
 
 
 @register("lokr", LohaArgs, mergeable=True, label_arg=("r", "r"))
 def lokr(model, args: LohaArgs, ctx: MethodContext):
     """LoKr (Edalati et al. 2022, KronA): Kronecker product of a small and a low-rank factor."""
-    return _adapt(model, ctx, peft.LoKrConfig, r=args.r, alpha=args.alpha, target_modules=_targets(args, ctx))
+    return _adapt(model, ctx, "LoKrConfig", r=args.r, alpha=args.alpha, target_modules=_targets(args, ctx))
 
 
 @dataclass
@@ -168,7 +169,7 @@ def vera(model, args: VeraArgs, ctx: MethodContext):
     targets = args.target_modules or [t for t in lora_targets(ctx.model_type)
                                       if t in ("query", "key", "value", "query_proj", "key_proj", "value_proj",
                                                "q_proj", "k_proj", "v_proj", "o_proj")]
-    return _adapt(model, ctx, peft.VeraConfig, r=args.r, target_modules=targets)
+    return _adapt(model, ctx, "VeraConfig", r=args.r, target_modules=targets)
 
 
 @dataclass
@@ -181,7 +182,7 @@ class OftArgs:
 @register("oft", OftArgs, mergeable=True)
 def oft(model, args: OftArgs, ctx: MethodContext):
     """OFT (Qiu et al. 2023): a learned block-diagonal orthogonal rotation of each weight."""
-    return _adapt(model, ctx, peft.OFTConfig, r=args.r, oft_block_size=args.oft_block_size,
+    return _adapt(model, ctx, "OFTConfig", r=args.r, oft_block_size=args.oft_block_size,
                   target_modules=_targets(args, ctx))
 
 
@@ -194,4 +195,4 @@ class LnTuningArgs:
 def ln_tuning(model, args: LnTuningArgs, ctx: MethodContext):
     """LN tuning (Qi et al. 2022): only the layer norms train. peft needs explicit targets."""
     targets = args.target_modules or layer_norm_targets(ctx.model_type)
-    return _adapt(model, ctx, peft.LNTuningConfig, target_modules=targets)
+    return _adapt(model, ctx, "LNTuningConfig", target_modules=targets)

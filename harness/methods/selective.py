@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError, UnsupportedError
 from harness.methods import MethodContext, register
 from harness.models.architecture import layer_stack
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 
 def _train_only(model: nn.Module, keep) -> nn.Module:

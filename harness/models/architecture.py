@@ -6,9 +6,12 @@ pooler (BERT's `pooler.dense` would be caught by a bare `dense` target).
 
 from __future__ import annotations
 
-import torch.nn as nn
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 # peft matches a list entry against the end of a module's dotted name.
 LORA_TARGETS: dict[str, list[str]] = {
@@ -19,7 +22,12 @@ LORA_TARGETS: dict[str, list[str]] = {
     "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "mistral": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    # fused projections: one matrix holds q, k and v (and phi3's gate and up)
     "gpt2": ["c_attn", "c_proj", "c_fc"],
+    "gpt_neox": ["query_key_value", "attention.dense", "dense_h_to_4h", "dense_4h_to_h"],
+    "phi3": ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"],
 }
 
 # (IA)^3: keys, values and the FFN's second matrix, which is scaled on its input.
@@ -30,6 +38,12 @@ IA3_TARGETS: dict[str, tuple[list[str], list[str]]] = {
     "llama": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
     "qwen2": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
     "mistral": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "gemma": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+    "qwen3": (["k_proj", "v_proj", "down_proj"], ["down_proj"]),
+    # fused q,k,v: the learned vector scales queries too (there is no separate k/v matrix)
+    "gpt2": (["c_attn", "mlp.c_proj"], ["mlp.c_proj"]),
+    "gpt_neox": (["query_key_value", "dense_4h_to_h"], ["dense_4h_to_h"]),
+    "phi3": (["qkv_proj", "down_proj"], ["down_proj"]),
 }
 
 
@@ -44,6 +58,9 @@ LAYER_NORMS: dict[str, list[str]] = {
     "bert": ["LayerNorm"], "roberta": ["LayerNorm"], "deberta-v2": ["LayerNorm"],
     "llama": ["input_layernorm", "post_attention_layernorm"], "qwen2": ["input_layernorm", "post_attention_layernorm"],
     "mistral": ["input_layernorm", "post_attention_layernorm"],
+    "gemma": ["input_layernorm", "post_attention_layernorm"], "qwen3": ["input_layernorm", "post_attention_layernorm"],
+    "gpt_neox": ["input_layernorm", "post_attention_layernorm"], "phi3": ["input_layernorm", "post_attention_layernorm"],
+    "gpt2": ["ln_1", "ln_2"],
 }
 
 
@@ -62,8 +79,10 @@ def ia3_targets(model_type: str) -> tuple[str, str]:
     return (".*\\.(" + "|".join(targets) + ")$", ".*\\.(" + "|".join(ff) + ")$")
 
 
-def layer_stack(model: nn.Module) -> tuple[str, nn.ModuleList]:
+def layer_stack(model: "nn.Module") -> tuple[str, "nn.ModuleList"]:
     """The transformer's repeated layers: the longest nn.ModuleList in the model."""
+    import torch.nn as nn
+
     best = None
     for name, module in model.named_modules():
         if isinstance(module, nn.ModuleList) and (best is None or len(module) > len(best[1])):
@@ -73,7 +92,7 @@ def layer_stack(model: nn.Module) -> tuple[str, nn.ModuleList]:
     return best
 
 
-def head_module_names(model: nn.Module) -> list[str]:
+def head_module_names(model: "nn.Module") -> list[str]:
     """Top-level modules outside the pretrained backbone: the task head (classifier, score,
     and DeBERTa's context pooler). They are new, so every method trains them."""
     prefix = getattr(model, "base_model_prefix", "")

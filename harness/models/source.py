@@ -5,7 +5,11 @@ ships weights (`model.package`); an explicit `model.name_or_path` on the command
 it, and then the row's model name is taken from that path or hub id (unless `model.name` is
 given too), so a row never claims a model that was not loaded. An explicit `model.tokenizer`
 wins over both; with an explicit `model.name_or_path` and no explicit tokenizer, the tokenizer
-comes from that path as well.
+comes from that path as well. The architecture is the folder's own config (a config's `arch`
+is dropped), and the head is the one the checkpoint declares (`pooling: auto`: a
+sentence-transformers mean/cls pooling, else the architecture's own *ForSequenceClassification
+head) unless the model config was chosen explicitly too (`model=NAME`), whose pooling then
+stands: nothing of the default model (MiniLM's mean pooling) leaks into a model the user named.
 """
 
 from __future__ import annotations
@@ -36,19 +40,21 @@ def name_from_source(source: str) -> str:
 
 
 def apply_explicit_source(cfg: DictConfig, overrides: list[str]) -> None:
-    """Make the config say what will be loaded: an explicit model.name_or_path drops the
-    default's package (and its tokenizer), and renames the model unless model.name was given."""
+    """Make the config say what will be loaded: an explicit model.name_or_path drops the model
+    config's package, tokenizer and architecture, the default model's head pooling, and renames
+    the model, each unless given explicitly too."""
     explicit = _explicit(overrides)
     source = cfg.model.get("name_or_path")
     if "name_or_path" not in explicit or not source or str(source).lower() == "null":
         return
+    model_chosen = any(item.lstrip("+~").partition("=")[0] == "model" for item in overrides)
+    reset = {"package": None, "tokenizer": None, "arch": None, "name": name_from_source(str(source))}
+    if not model_chosen:
+        reset["pooling"] = "auto"
     with open_dict(cfg.model):
-        if "package" not in explicit:
-            cfg.model.package = None
-        if "tokenizer" not in explicit:
-            cfg.model.tokenizer = None
-        if "name" not in explicit:
-            cfg.model.name = name_from_source(str(source))
+        for key, value in reset.items():
+            if key not in explicit:
+                cfg.model[key] = value
 
 
 def weights_source(model_cfg) -> str:

@@ -8,6 +8,8 @@ import socket
 import subprocess
 from pathlib import Path
 
+from harness.precision import cpu_native_bf16
+
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -56,5 +58,6 @@ def environment_columns(device: str) -> dict:
         "device_name": torch.cuda.get_device_name(torch.device(device)) if on_cuda else cpu_name(),
         "device_count": torch.cuda.device_count() if on_cuda else 0,
         "cpu_threads": torch.get_num_threads(),
+        "cpu_native_bf16": cpu_native_bf16(),
         "cuda_version": torch.version.cuda,
     }

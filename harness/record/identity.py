@@ -52,6 +52,8 @@ def identity_columns(cfg, spec: dict) -> dict:
         "random_init": bool(cfg.model.random_init), "method": cfg.method.name,
         "method_args": json.dumps(method_args, sort_keys=True), "method_label": label,
         "task": cfg.task.name, "precision": cfg.precision.name,
+        "precision_requested": (cfg.get("precision_choice") or {}).get("requested", cfg.precision.name),
+        "precision_reason": (cfg.get("precision_choice") or {}).get("reason"),
         "batch_size": cfg.train.batch_size, "grad_accum_steps": cfg.train.grad_accum_steps, "lr": cfg.train.lr,
         "epochs": cfg.train.epochs, "max_steps": cfg.train.max_steps, "max_seq_length": cfg.train.max_seq_length,
         "seed": cfg.train.seed, "max_train_samples": cfg.data.max_train_samples,

@@ -4,7 +4,8 @@ Versions: 1 the first release; 2 adds `distributed`, `cpu_rss_train_start_bytes`
 `peak_cpu_rss_train_bytes`; 3 adds where the weights and tokenizer came from, the head's
 pooling, the learning rate's source, storage dtypes, warnings, the time breakdown of a cell,
 padded tokens/s, model FLOPs per token and MFU, which epoch the score is from
-(and the status `no_learning`). Rows of an older version read with the columns they lack as
+(and the status `no_learning`); 4 adds `semantics_version`, `precision_requested`,
+`precision_reason` and `cpu_native_bf16`. Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
 Units are in the names: `_bytes`, `_s`, `_ms`, `_per_s`, `pct_` (percent of params_total).
@@ -17,7 +18,19 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+
+# What the numbers of a row mean, independent of which columns it has. Bump when the harness
+# changes what a measurement or a config name means, so old rows are never read as new ones.
+# 1: before precision semantics (bf16/fp16 kept the frozen base in fp32; Freeze could not run
+#    under int8/int4): rows of schema versions 1-2.
+# 2: bf16/fp16 store the frozen base in 16 bits, trainables in fp32 (harness/precision.py).
+SEMANTICS_VERSION = 2
+
+
+def semantics_of_schema(schema_version: int) -> int:
+    """The semantics of a row written before rows carried `semantics_version`."""
+    return 1 if schema_version < 3 else 2
 
 _I = pa.int64()
 _F = pa.float64()
@@ -28,6 +41,8 @@ _B = pa.bool_()
 COLUMNS: list[tuple[str, pa.DataType, str]] = [
     # identity
     ("schema_version", _I, "version of this schema"),
+    ("semantics_version", _I, "what the row's numbers mean (harness/record/schema.py: SEMANTICS_VERSION); "
+                              "reports and the regression gate use only the current one"),
     ("run_id", _S, "unique id of this run (uuid4 hex)"),
     ("config_hash", _S, "sha256 of the run's identity config (not paths, not timestamps)"),
     ("timestamp_utc", _S, "ISO-8601 start time"),
@@ -49,7 +64,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("method_args", _S, "method arguments as sorted JSON"),
     ("method_label", _S, "short human label, e.g. 'lora r=8'"),
     ("task", _S, "task config name, e.g. glue/sst2"),
-    ("precision", _S, "fp32 | bf16 | fp16 | int8 | int4"),
+    ("precision", _S, "fp32 | bf16 | fp16 | amp_bf16 | amp_fp16 | int8 | int4 (as run; auto resolved)"),
+    ("precision_requested", _S, "precision as configured: the same, or auto"),
+    ("precision_reason", _S, "why precision=auto resolved as it did (device, native bf16 or not)"),
     ("batch_size", _I, "examples per forward pass"),
     ("grad_accum_steps", _I, "micro-batches per optimizer step"),
     ("lr", _F, "peak learning rate"),
@@ -156,6 +173,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("device_count", _I, "visible accelerators"),
     ("world_size", _I, "data-parallel processes of the run (throughput columns sum over them)"),
     ("cpu_threads", _I, "torch intra-op threads"),
+    ("cpu_native_bf16", _B, "the CPU computes bf16 natively (AVX512-BF16 or AMX); else bf16 is emulated and slow"),
     ("cuda_version", _S, "CUDA runtime torch was built with"),
 ]
 

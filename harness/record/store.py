@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.record.schema import ARROW_SCHEMA, NAMES, SCHEMA_VERSION
+from harness.record.schema import ARROW_SCHEMA, NAMES, SCHEMA_VERSION, SEMANTICS_VERSION, semantics_of_schema
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,7 @@ def write_row(row: dict, results_dir: str | os.PathLike) -> Path:
         raise ValueError(f"row has columns not in the schema: {sorted(unknown)}")
     full = {name: [row.get(name)] for name in NAMES}
     full["schema_version"] = [SCHEMA_VERSION]
+    full["semantics_version"] = [SEMANTICS_VERSION]
     table = pa.Table.from_pydict(full, schema=ARROW_SCHEMA)
     out_dir = Path(results_dir) / RUNS_SUBDIR
     try:
@@ -53,8 +54,8 @@ def write_row(row: dict, results_dir: str | os.PathLike) -> Path:
     return final
 
 
-# columns every partial read keeps: a row's identity and outcome
-ALWAYS_READ = ("run_id", "status")
+# columns every partial read keeps: a row's identity, outcome and meaning
+ALWAYS_READ = ("run_id", "status", "semantics_version")
 
 
 def result_files(results_dir: str | os.PathLike) -> list[Path]:
@@ -94,11 +95,12 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
-    required = [*ALWAYS_READ, "schema_version"]
+    required = ["run_id", "status", "schema_version"]
     try:
         with pq.ParquetFile(path) as parquet:
             present = parquet.schema_arrow.names
-            wanted = None if columns is None else [c for c in dict.fromkeys([*required, *columns]) if c in present]
+            wanted = None if columns is None else \
+                [c for c in dict.fromkeys([*required, *ALWAYS_READ, *columns]) if c in present]
             table = parquet.read(columns=wanted)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from None
@@ -110,7 +112,15 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
     if any(v > SCHEMA_VERSION for v in versions):
         raise ValueError(f"{path}: schema version {max(versions)} is newer than this harness's "
                          f"{SCHEMA_VERSION}; upgrade peft-bench to read it")
+    inferred = df["schema_version"].map(lambda v: semantics_of_schema(int(v)) if pd.notna(v) else None)
+    df["semantics_version"] = df["semantics_version"].fillna(inferred) if "semantics_version" in df else inferred
     return conform(df, columns)
+
+
+def current_semantics(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """The rows whose numbers mean what today's harness means, and how many were left out."""
+    current = df["semantics_version"] == SEMANTICS_VERSION
+    return df[current], int((~current).sum())
 
 
 def conform(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:

@@ -61,7 +61,7 @@ def main(argv=None) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print(to_markdown(result, str(args.baseline), str(args.current)))
-    failed = bool(result.regressions) or (args.fail_on_missing and bool(result.missing))
+    failed = result.failed or (args.fail_on_missing and bool(result.missing))
     return 1 if failed else 0
 
 

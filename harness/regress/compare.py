@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from harness.record import integrity
-from harness.record.schema import IDENTITY_COLUMNS
+from harness.record.schema import IDENTITY_COLUMNS, SEMANTICS_VERSION
 from harness.regress.rules import Rules
 
 
@@ -34,8 +34,13 @@ class Cell:
 class Comparison:
     cells: list[Cell] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)   # in the baseline, not in current
+    stale: list[str] = field(default_factory=list)     # baseline rows an older harness wrote: not comparable
     new: list[str] = field(default_factory=list)       # in current, not in the baseline
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions or self.stale)
 
     @property
     def regressions(self) -> list[Cell]:
@@ -46,7 +51,7 @@ class Comparison:
         return [c for c in self.cells if c.verdict == "improvement"]
 
     def to_dict(self) -> dict:
-        return {"regressed": bool(self.regressions), "warnings": self.warnings,
+        return {"regressed": bool(self.regressions), "stale_baseline": self.stale, "warnings": self.warnings,
                 "regressions": [asdict(c) for c in self.regressions],
                 "improvements": [asdict(c) for c in self.improvements], "missing": self.missing, "new": self.new,
                 "cells": [asdict(c) for c in self.cells]}
@@ -63,12 +68,26 @@ def _label(identity: dict) -> str:
     return " ".join(str(p) for p in parts) + (f" {args}" if args and args != "{}" else "")
 
 
+def _split_semantics(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    current = df["semantics_version"] == SEMANTICS_VERSION
+    return df[current], df[~current]
+
+
 def _groups(df: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
     return {k: g for k, g in df.groupby(df.apply(_key, axis=1), sort=True)} if not df.empty else {}
 
 
 def compare(baseline: pd.DataFrame, current: pd.DataFrame, rules: Rules) -> Comparison:
+    """Cells of current rows against the baseline's. Rows whose numbers meant something else when
+    written (an older `semantics_version`) are never compared: a stale baseline fails the check,
+    stale current rows are left out with a warning."""
     out = Comparison()
+    baseline, stale_baseline = _split_semantics(baseline)
+    current, stale_current = _split_semantics(current)
+    out.stale = [f"{_label(dict(zip(IDENTITY_COLUMNS, _key(row))))} (semantics v{int(row['semantics_version'])})"
+                 for _, row in stale_baseline.iterrows()]
+    if not stale_current.empty:
+        out.warnings.append(f"current: {len(stale_current)} row(s) of an older harness's semantics left out")
     for side, frame in (("baseline", baseline), ("current", current)):
         duplicates = integrity.duplicated_ok_configs(frame)
         if duplicates:
@@ -120,6 +139,9 @@ def to_markdown(cmp: Comparison, baseline_path: str, current_path: str) -> str:
     lines = [f"# Regression check: {current_path} vs {baseline_path}", ""]
     lines += [f"> WARNING: {w}" for w in cmp.warnings] + ([""] if cmp.warnings else [])
     verdict = f"FAIL: {len(cmp.regressions)} regression(s)" if cmp.regressions else "PASS: no regressions"
+    if cmp.stale:
+        verdict = (f"FAIL: {len(cmp.stale)} baseline row(s) written by an older harness whose numbers meant something "
+                   f"else (semantics < v{SEMANTICS_VERSION}); re-record the baseline (--update)")
     lines += [f"**{verdict}**; {len(cmp.improvements)} improvement(s), {len(cmp.missing)} missing row(s), "
               f"{len(cmp.new)} new row(s), {len(cmp.cells)} compared cell(s).", ""]
 
@@ -132,6 +154,8 @@ def to_markdown(cmp: Comparison, baseline_path: str, current_path: str) -> str:
                 f"{c.note} |" for c in cells]
         return out + [""]
 
+    if cmp.stale:
+        lines += ["## Stale baseline rows (not compared)", ""] + [f"- {m}" for m in cmp.stale] + [""]
     lines += table("Regressions", cmp.regressions)
     lines += table("Improvements", cmp.improvements)
     lines += ["## Missing rows (in the baseline, not in current)", ""] + ([f"- {m}" for m in cmp.missing] or ["none"]) + [""]

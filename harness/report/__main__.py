@@ -12,14 +12,18 @@ import sys
 from pathlib import Path
 
 from harness.record import integrity
-from harness.record.store import load_results
+from harness.record.schema import SEMANTICS_VERSION
+from harness.record.store import current_semantics, load_results
 from harness.report.plots import FIGURES
 from harness.report.render import index_html, index_markdown, to_html, to_markdown
 from harness.report.tables import TABLES
 
 
 def write_reports(results: Path, out: Path, names: list[str]) -> list[Path]:
-    df = load_results(results)
+    df, stale = current_semantics(load_results(results))
+    if stale:
+        logging.warning("%d row(s) written by an older harness (semantics < v%d) are left out of every report",
+                        stale, SEMANTICS_VERSION)
     duplicates = integrity.duplicated_ok_configs(df)
     if duplicates:
         logging.warning("%s", integrity.describe(duplicates))
@@ -30,6 +34,9 @@ def write_reports(results: Path, out: Path, names: list[str]) -> list[Path]:
         report = TABLES[name](df)
         if duplicates:
             report.notes.insert(0, f"Warning: {integrity.describe(duplicates)}")
+        if stale:
+            report.notes.append(f"{stale} row(s) of {results} written by an older harness, whose numbers meant something "
+                                f"else (semantics < v{SEMANTICS_VERSION}), are left out.")
         for figure in FIGURES.get(name, []):
             report.figures += figure(df, out / "figures")
         (out / f"{name}.md").write_text(to_markdown(report, "figures"))

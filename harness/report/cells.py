@@ -86,25 +86,56 @@ def hardware(rows: pd.DataFrame) -> str:
     return "; ".join(parts)
 
 
+def _caps(rows: pd.DataFrame) -> list[str]:
+    return sorted({f"max_train_samples={'none' if pd.isna(t) else int(t)}, max_eval_samples="
+                   f"{'none' if pd.isna(e) else int(e)}" for t, e in zip(rows["max_train_samples"], rows["max_eval_samples"])})
+
+
+def _schedules(rows: pd.DataFrame) -> list[str]:
+    return sorted({f"epochs={e:g}, batch={int(b)}, lr={lr:g}" for e, b, lr in
+                   zip(rows["epochs"], rows["batch_size"], rows["lr"]) if pd.notna(b)})
+
+
+def _span(values: pd.Series, fmt: str = "{:g}") -> str:
+    values = values.dropna()
+    if values.empty:
+        return MISSING
+    lo, hi = values.min(), values.max()
+    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+
 def reproduction_header(rows: pd.DataFrame) -> list[str]:
-    """Model, hardware, data caps, schedule and seeds of the rows a table is built from."""
+    """One line each: model, hardware, precision, data caps, schedule and seeds of the rows a
+    table is built from. Where caps or schedules differ between rows, the line gives their range
+    and the full list is in the report's collapsed details (`run_settings`)."""
     if rows.empty:
         return ["Reproduced: no result rows yet (run a sweep, then rebuild the report)."]
     models = ", ".join(sorted(rows["model"].dropna().unique()))
-    caps = sorted({f"max_train_samples={'none' if pd.isna(t) else int(t)}, max_eval_samples="
-                   f"{'none' if pd.isna(e) else int(e)}" for t, e in zip(rows["max_train_samples"], rows["max_eval_samples"])})
-    schedule = sorted({f"epochs={e:g}, batch={int(b)}, lr={lr:g}" for e, b, lr in
-                       zip(rows["epochs"], rows["batch_size"], rows["lr"]) if pd.notna(b)})
+    caps, schedule = _caps(rows), _schedules(rows)
     seeds = sorted({int(s) for s in rows["seed"].dropna()})
     random = " — includes random-init models (scores not meaningful)" if rows["random_init"].fillna(False).any() else ""
+    caps_line = "; ".join(caps) if len(caps) <= 1 else (
+        f"{len(caps)} settings, training examples capped at {_span(rows['max_train_samples'], '{:.0f}')}"
+        f"{' or the full split' if rows['max_train_samples'].isna().any() else ''} (each in the run settings below)")
+    schedule_line = (schedule[0] if len(schedule) == 1 else MISSING) if len(schedule) <= 1 else (
+        f"{len(schedule)} settings: epochs {_span(rows['epochs'])}, batch {_span(rows['batch_size'], '{:.0f}')}, "
+        f"lr {_span(rows['lr'])} (each in the run settings below)")
     lines = [f"Reproduced model(s): {models}{random}", f"Hardware: {hardware(rows)}",
              f"Precision: {', '.join(sorted(rows['precision'].dropna().unique())) or MISSING}",
-             f"Data caps: {'; '.join(caps)}", f"Schedule: {'; '.join(schedule) or MISSING}",
+             f"Data caps: {caps_line}", f"Schedule: {schedule_line}",
              f"Seeds: {', '.join(map(str, seeds))} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})"]
     commits = sorted({c[:10] for c in rows["git_commit"].dropna()})
     if commits:
         lines.append(f"Harness commit(s): {', '.join(commits)}")
     return lines
+
+
+def run_settings(rows: pd.DataFrame) -> list[str]:
+    """Every data cap and schedule the rows ran with, when there is more than one (the header
+    summarises them); shown collapsed."""
+    caps, schedule = _caps(rows), _schedules(rows)
+    return ([f"Data caps: {c}" for c in caps] if len(caps) > 1 else []) + \
+        ([f"Schedule: {s}" for s in schedule] if len(schedule) > 1 else [])
 
 
 def train_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.report.cells import ok_train_rows  # noqa: E402
-from harness.report.tables.memory_speed import peak_reading  # noqa: E402
+from harness.report.tables.memory_speed import memory_rows, peak_reading  # noqa: E402
 
 
 def _save(fig, out_dir: Path, name: str) -> Path:
@@ -66,15 +66,18 @@ def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
 
 
 def memory_vs_batch(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    rows = ok_train_rows(df)
+    rows = memory_rows(df)
+    rows = rows[rows["status"] == "ok"]
     if rows.empty:
         return []
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     reading = ""
-    for (label, precision), g in rows.groupby(["method_label", "precision"]):
-        pts = sorted((int(b), peak_reading(r)[0]) for b, (_, r) in zip(g["batch_size"], g.iterrows()))
+    for (model, label, precision), g in rows.groupby(["model", "method_label", "precision"]):
+        pts = sorted((int(r["batch_size"]), peak_reading(r)[0]) for _, r in g.iterrows() if peak_reading(r)[0])
+        if not pts:
+            continue
         reading = peak_reading(g.iloc[0])[1]
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{label} · {precision}")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=f"{model} · {label} · {precision}")
     ax.set_xlabel("batch size")
     ax.set_ylabel(f"peak memory (GB, {reading})")
     ax.set_title("Peak memory vs batch size")

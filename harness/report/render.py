@@ -23,6 +23,7 @@ class Grid:
     bold: set[tuple[int, int]] = field(default_factory=set)  # (row, col) of best values
     # lines under the table: cells that are empty, one line per reason (results first)
     footnotes: list[str] = field(default_factory=list)
+    collapsed: bool = False  # secondary detail: shown folded (<details>) under its caption
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Report:
     grids: list[Grid]
     notes: list[str] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)  # PNG files (SVG beside them)
+    details: list[str] = field(default_factory=list)   # run settings behind the header, shown folded
 
 
 def _md_cell(text: str) -> str:
@@ -42,8 +44,14 @@ def _md_cell(text: str) -> str:
 def to_markdown(report: Report, figure_dir: str = ".") -> str:
     out = [f"# {report.title}", ""]
     out += [f"- {line}" for line in report.header] + [""]
+    if report.details:
+        out += [f"<details><summary>Run settings ({len(report.details)})</summary>", ""]
+        out += [f"- {_md_cell(d)}" for d in report.details] + ["", "</details>", ""]
     for grid in report.grids:
-        out += [f"## {grid.caption}", ""]
+        if grid.collapsed:
+            out += [f"<details><summary>{_md_cell(grid.caption)} ({len(grid.rows)} rows)</summary>", ""]
+        else:
+            out += [f"## {grid.caption}", ""]
         out.append("| " + " | ".join(_md_cell(c) for c in grid.columns) + " |")
         out.append("|" + "|".join("---" for _ in grid.columns) + "|")
         for r, row in enumerate(grid.rows):
@@ -52,6 +60,8 @@ def to_markdown(report: Report, figure_dir: str = ".") -> str:
         out.append("")
         if grid.footnotes:
             out += [f"- {_md_cell(n)}" for n in grid.footnotes] + [""]
+        if grid.collapsed:
+            out += ["</details>", ""]
     for fig in report.figures:
         out += [f"![{fig.stem}]({figure_dir}/{fig.name})", ""]
     if report.notes:
@@ -62,7 +72,7 @@ def to_markdown(report: Report, figure_dir: str = ".") -> str:
 _CSS = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px}"
         "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
         "text-align:right}td:first-child,th:first-child{text-align:left}th{background:#f4f4f4}"
-        "img{max-width:100%}")
+        "img{max-width:100%}.wide{overflow-x:auto}summary{cursor:pointer;font-weight:600;margin:1em 0}")
 
 
 def to_html(report: Report) -> str:
@@ -72,16 +82,25 @@ def to_html(report: Report) -> str:
     out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>", f"<title>{e(report.title)}</title>",
            f"<style>{_CSS}</style></head><body>", f"<h1>{e(report.title)}</h1>", "<ul>"]
     out += [f"<li>{e(line)}</li>" for line in report.header] + ["</ul>"]
+    if report.details:
+        out.append(f"<details><summary>Run settings ({len(report.details)})</summary><ul>")
+        out += [f"<li>{e(d)}</li>" for d in report.details] + ["</ul></details>"]
     for grid in report.grids:
-        out.append(f"<h2>{e(grid.caption)}</h2><table><thead><tr>")
+        if grid.collapsed:
+            out.append(f"<details><summary>{e(grid.caption)} ({len(grid.rows)} rows)</summary>")
+        else:
+            out.append(f"<h2>{e(grid.caption)}</h2>")
+        out.append("<div class='wide'><table><thead><tr>")
         out += [f"<th>{e(c)}</th>" for c in grid.columns]
         out.append("</tr></thead><tbody>")
         for r, row in enumerate(grid.rows):
             cells = [f"<td><b>{e(c)}</b></td>" if (r, i) in grid.bold else f"<td>{e(c)}</td>" for i, c in enumerate(row)]
             out.append("<tr>" + "".join(cells) + "</tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         if grid.footnotes:
             out += ["<ul class='footnotes'>"] + [f"<li>{e(n)}</li>" for n in grid.footnotes] + ["</ul>"]
+        if grid.collapsed:
+            out.append("</details>")
     for fig in report.figures:
         data = base64.b64encode(Path(fig).read_bytes()).decode()
         out.append(f"<p><img alt='{e(fig.stem)}' src='data:image/png;base64,{data}'></p>")

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Iterator
-
-import torch
+from typing import TYPE_CHECKING, Iterator
 
 from harness.tasks.glue import Example
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -51,8 +52,10 @@ def sequential_batches(n: int, batch_size: int) -> list[list[int]]:
     return [list(range(s, min(s + batch_size, n))) for s in range(0, n, batch_size)]
 
 
-def collate(enc: Encoded, indices: list[int], pad_id: int, regression: bool) -> dict[str, torch.Tensor]:
+def collate(enc: Encoded, indices: list[int], pad_id: int, regression: bool) -> dict[str, "torch.Tensor"]:
     """Pad a batch to its longest member (right padding)."""
+    import torch
+
     seqs = [enc.input_ids[i] for i in indices]
     width = max(len(s) for s in seqs)
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import collapse_missing, human_params, mean_std, reproduction_header, train_rows
+from harness.report.cells import (collapse_missing, human_params, mean_std, reproduction_header, run_settings,
+                                  train_rows)
 from harness.report.render import MISSING, Grid, Report
 
 # (header, task, metric column, reference column)
@@ -104,7 +105,7 @@ def build(df: pd.DataFrame) -> Report:
         notes.append("The reproduced model differs from the paper's DeBERTaV3-base: compare methods within a table, "
                      "not absolute numbers across them.")
     return Report("glue_methods", "GLUE method comparison (AdaLoRA Table 1 layout)", reproduction_header(rows),
-                  grids, notes)
+                  grids, notes, details=run_settings(rows))
 
 
 def side_by_side(reproduced: dict[str, dict]) -> Grid:

@@ -6,21 +6,29 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import collapse_missing, number, reproduction_header, train_rows, why_missing
+from harness.report.cells import collapse_missing, number, reproduction_header, run_settings, train_rows
 from harness.report.render import MISSING, Grid, Report
 
 GB = 1e9
 
 
 def peak_reading(row) -> tuple[float | None, str]:
-    """The memory figure to show and which reading it is: NVML (device's view) when sampled,
-    else torch's reserved, else the CPU peak RSS of training alone, else the process's."""
+    """The memory figure of a run's training and which reading it is: on GPU the device's own
+    view (NVML) when sampled, else torch's reserved peak; on CPU the peak RSS of the training
+    phase (never the process's, whose model-loading spike is not training)."""
     for col, name in [("peak_gpu_mem_nvml_bytes", "GPU, NVML"), ("peak_gpu_mem_reserved_bytes", "GPU, reserved"),
-                      ("peak_cpu_rss_train_bytes", "CPU peak RSS, training"),
-                      ("peak_cpu_rss_bytes", "CPU peak RSS, process")]:
+                      ("peak_cpu_rss_train_bytes", "CPU peak RSS, training")]:
         if pd.notna(row.get(col)):
             return row[col] / GB, name
     return None, ""
+
+
+def _gb(x) -> str:
+    return number(x / GB) if x is not None and pd.notna(x) else MISSING
+
+
+def _ratio(a, b) -> str:
+    return f"{a / b:.2f}" if a is not None and b and pd.notna(a) and pd.notna(b) else MISSING
 
 
 def _mfu(ok: pd.DataFrame) -> str:
@@ -28,35 +36,71 @@ def _mfu(ok: pd.DataFrame) -> str:
     return f"{100 * values.mean():.1f} %" if not values.empty else MISSING
 
 
-def build(df: pd.DataFrame) -> Report:
+def _gpu_cells(ok: pd.DataFrame) -> list[str]:
+    """Allocated, reserved and NVML peaks beside the predicted total (which predicts allocated)."""
+    allocated, predicted = ok["peak_gpu_mem_allocated_bytes"].mean(), ok["predicted_mem_total_bytes"].mean()
+    return [_gb(allocated), _gb(ok["peak_gpu_mem_reserved_bytes"].mean()), _gb(ok["peak_gpu_mem_nvml_bytes"].mean()),
+            _gb(predicted), _ratio(predicted, allocated)]
+
+
+def _cpu_cells(ok: pd.DataFrame) -> list[str]:
+    """What training adds on top of the loaded model: the peak RSS of the training phase over its
+    start, beside the predicted gradients + optimizer state + activations (the prediction's part
+    that training adds; the runtime and the loaded weights are in both start and peak)."""
+    grown = (ok["peak_cpu_rss_train_bytes"] - ok["cpu_rss_train_start_bytes"]).mean()
+    predicted = (ok["predicted_mem_total_bytes"] - ok["predicted_mem_weights_bytes"]).mean()
+    return [_gb(ok["peak_cpu_rss_train_bytes"].mean()), _gb(grown), _gb(predicted), _ratio(predicted, grown)]
+
+
+KEYS = ["model", "method_label", "batch_size", "precision"]
+SPEED = ["Examples/s", "Tokens/s", "MFU", "Device"]
+GPU_COLUMNS = ["Peak allocated (GB)", "Peak reserved (GB)", "NVML (GB)", "Predicted (GB)", "Predicted / allocated"]
+CPU_COLUMNS = ["Peak RSS, training (GB)", "Growth in training (GB)", "Predicted growth (GB)", "Predicted / growth"]
+
+
+def memory_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The table's rows: training runs of instruction (causal-LM) tasks, the published table's setting."""
     rows = train_rows(df)
-    body, missing = [], []
-    keys = ["model", "task", "method_label", "batch_size", "precision"]
-    for key, group in rows.groupby(keys, sort=True, dropna=False):
-        ok = group[group["status"] == "ok"]
-        if ok.empty:
-            missing.append(((f"{key[2]} × batch {key[3]} × {key[4]}", f"{key[0]}, {key[1]}"), group))
-            continue
-        mem = [peak_reading(r) for _, r in ok.iterrows()]
-        values = [m for m, _ in mem if m is not None]
-        body.append([*map(str, key), number(sum(values) / len(values)) if values else why_missing(group),
-                     mem[0][1], number(ok["predicted_mem_total_bytes"].mean() / GB),
-                     number(ok["train_examples_per_s"].mean(), 1), number(ok["train_tokens_per_s"].mean(), 0),
-                     _mfu(ok), ok["device_name"].iloc[-1]])
-    columns = ["Model", "Task", "Method", "Batch", "Precision", "Peak memory (GB)", "Reading",
-               "Predicted (GB)", "Examples/s", "Tokens/s", "MFU", "Device"]
+    return rows[rows["task"].fillna("").str.startswith("instruct/")]
+
+
+def build(df: pd.DataFrame) -> Report:
+    rows = memory_rows(df)
+    grids, missing = [], []
+    for device, cells, mem_columns in [("cuda", _gpu_cells, GPU_COLUMNS), ("cpu", _cpu_cells, CPU_COLUMNS)]:
+        body = []
+        for key, group in rows[rows["device"] == device].groupby(KEYS, sort=True, dropna=False):
+            ok = group[group["status"] == "ok"]
+            if ok.empty:
+                missing.append(((f"{key[1]} × batch {key[2]} × {key[3]}", str(key[0])), group))
+                continue
+            body.append([*map(str, key), *cells(ok), number(ok["train_examples_per_s"].mean(), 1),
+                         number(ok["train_tokens_per_s"].mean(), 0), _mfu(ok), ok["device_name"].iloc[-1]])
+        if body:
+            grids.append(Grid(f"Reproduced on {'GPU' if device == 'cuda' else 'CPU'}",
+                              ["Model", "Method", "Batch", "Precision", *mem_columns, *SPEED], body))
+    unplaced = rows[~rows["device"].isin(["cuda", "cpu"])]  # failed before the device was known
+    for key, group in unplaced.groupby(KEYS, sort=True, dropna=False):
+        missing.append(((f"{key[1]} × batch {key[2]} × {key[3]}", str(key[0])), group))
+    if missing:
+        if not grids:
+            grids.append(Grid("Reproduced", ["Model", "Method", "Batch", "Precision"], []))
+        grids[-1].footnotes = collapse_missing(missing)
     published = references.load("chatglm_memory_speed")
     pub_body = [[r["method"], r["method_arg"], str(r["batch_size"]), r["precision"], f"{r['gpu_memory_gb']:g}",
                  f"{r['examples_per_s']:g}"] for _, r in published.iterrows()]
-    grids = [Grid("Reproduced", columns, body, footnotes=collapse_missing(missing)),
-             Grid("Published (ChatGLM-6B)", ["Method", "Arg", "Batch", "Precision", "GPU memory (GB)", "Examples/s"],
-                  pub_body)]
+    grids.append(Grid("Published (ChatGLM-6B)", ["Method", "Arg", "Batch", "Precision", "GPU memory (GB)",
+                                                  "Examples/s"], pub_body))
     notes = ["Published: ChatGLM-Efficient-Tuning README, hardware requirements (ChatGLM-6B, GPU).",
-             "Peak memory: on GPU the device's own view through NVML (includes the CUDA context); on CPU the run "
-             "process's peak resident set size (includes the Python runtime and libraries).",
-             "Predicted: weights + gradients + AdamW state + activations (harness/measure/predicted_memory.py).",
+             "Rows: training runs of instruction (causal-LM) tasks, the table's setting.",
+             "GPU: torch's allocated and reserved peaks of the training phase, and the device's own view through "
+             "NVML (CUDA context included). The prediction (harness/measure/predicted_memory.py: weights + "
+             "gradients + AdamW state + activations) predicts the allocated peak.",
+             "CPU: the process's resident set includes the Python runtime and libraries, which no prediction "
+             "covers, so the table compares what training adds: the training phase's peak RSS over the RSS at its "
+             "start, beside the predicted gradients + AdamW state + activations.",
              "Examples/s and tokens/s are steady state (warm-up steps excluded), tokens without padding.",
              "MFU: model FLOPs per token (harness/measure/flops.py) × tokens/s over the device's dense 16-bit peak; "
              "— where the peak is unknown (every CPU)."]
     return Report("memory_speed", "Memory and speed: method × batch size × precision", reproduction_header(rows),
-                  grids, notes)
+                  grids, notes, details=run_settings(rows))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import number, ok_train_rows, reproduction_header
+from harness.report.cells import number, ok_train_rows, reproduction_header, run_settings
 from harness.report.render import MISSING, Grid, Report
 from harness.report.tables.memory_speed import peak_reading
 from harness.report.tables.param_accounting import SURVEY_NAME
@@ -47,4 +47,5 @@ def build(df: pd.DataFrame) -> Report:
              "Latency: median forward time at a fixed batch and length (measure.latency_*), after training.",
              "On CPU, peak memory is the process's peak RSS, which includes the runtime; ratios understate savings."]
     return Report("method_properties", "Method properties, measured (survey Table 1, filled in)",
-                  reproduction_header(rows), [Grid("Measured", columns, body)], notes)
+                  reproduction_header(rows), [Grid("Measured", columns, body)], notes,
+                  details=run_settings(rows))

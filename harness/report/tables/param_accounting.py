@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import human_params, number, reproduction_header
+from harness.report.cells import human_params, number, reproduction_header, run_settings
 from harness.report.render import MISSING, Grid, Report
 
 SURVEY_NAME = {"lora": "LoRA", "bitfit": "BitFit", "ia3": "(IA)3", "prompt_tuning": "Prompt Tuning",
@@ -37,4 +37,4 @@ def build(df: pd.DataFrame) -> Report:
              "Trainable and changed include the task head, which the papers leave out.",
              "Δ rank: numerical rank of each merged weight difference, after training."]
     return Report("param_accounting", "Parameter accounting: % trainable vs % changed", reproduction_header(rows),
-                  [Grid("Measured", columns, body)], notes)
+                  [Grid("Measured", columns, body)], notes, details=run_settings(rows))

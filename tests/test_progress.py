@@ -1,0 +1,76 @@
+"""Long work is never silent: off a terminal a progress line comes at every 10 % and at least
+every 30 s, with elapsed time and ETA (training steps, evaluation, generation)."""
+
+import logging
+
+import pytest
+
+from harness import progress as progress_module
+from harness.progress import Progress
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    fake = FakeClock()
+    monkeypatch.setattr(progress_module.time, "perf_counter", fake)
+    return fake
+
+
+def test_a_line_every_30_s_even_between_tenths(clock, caplog):
+    caplog.set_level(logging.INFO)
+    p = Progress("step", 1000, logging.getLogger("t"), every_s=30, live=False)
+    clock.now += 29
+    p.update(1)
+    assert not caplog.records  # 0.1 %, 29 s: nothing yet
+    clock.now += 2
+    p.update(2, "loss 0.5")
+    assert len(caplog.records) == 1
+    line = caplog.records[0].getMessage()
+    assert line.startswith("step 2/1000 (0%) loss 0.5 | elapsed 0:00:31 ETA ") and "?" not in line
+    clock.now += 1
+    p.update(100)  # the 10 % boundary
+    assert len(caplog.records) == 2
+    p.update(1000)
+    assert caplog.records[-1].getMessage().startswith("step 1000/1000 (100%)")
+
+
+def test_eta_extrapolates_the_rate_so_far(clock, caplog):
+    caplog.set_level(logging.INFO)
+    p = Progress("eval example", 400, logging.getLogger("t"), live=False)
+    clock.now += 60
+    p.update(100)
+    assert caplog.records[-1].getMessage().endswith("elapsed 0:01:00 ETA 0:03:00")
+
+
+def test_a_live_bar_on_a_terminal_redraws_in_place(clock, capsys):
+    p = Progress("step", 10, logging.getLogger("t"), live=True)
+    clock.now += 1
+    p.update(5)
+    clock.now += 1
+    p.update(10)
+    err = capsys.readouterr().err
+    assert err.count("\r") == 2 and "5/10" in err and err.endswith("\n")
+
+
+def test_evaluation_reports_progress(caplog):
+    import contextlib
+
+    import torch
+
+    from harness.evaluation import predict
+    from harness.tasks.batching import Encoded
+
+    caplog.set_level(logging.INFO)
+    enc = Encoded(input_ids=[[1, 2, 3]] * 5, labels=[0] * 5)
+    model = torch.nn.Module()
+    model.forward = lambda **batch: type("Out", (), {"logits": torch.zeros(batch["input_ids"].shape[0], 2)})()
+    predict(model, enc, 2, 0, False, torch.device("cpu"), contextlib.nullcontext)
+    assert any(r.getMessage().startswith("eval example 5/5 (100%)") for r in caplog.records)
