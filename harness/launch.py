@@ -41,7 +41,7 @@ def config_hash(resolved: dict) -> str:
 def has_ok_row(results_dir: Path, chash: str) -> bool:
     """An ok row of this cell whose numbers mean what today's harness means (an older
     harness's row does not count as done)."""
-    rows, _ = current_semantics(load_results(results_dir, columns=["config_hash"]))
+    rows = current_semantics(load_results(results_dir, columns=["config_hash"]))[0]
     return bool(((rows["config_hash"] == chash) & (rows["status"] == "ok")).any())
 
 

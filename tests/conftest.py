@@ -74,6 +74,7 @@ def processes_with_marker(value: str) -> list[tuple[int, str]]:
     return found
 
 
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has shut its workers down
 def pytest_sessionfinish(session, exitstatus):
     """Fail the run when a process it started is still alive 20 s after the last test."""
     import signal

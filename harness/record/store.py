@@ -117,10 +117,12 @@ def read_table(path: str | os.PathLike, columns: list[str] | None = None) -> pd.
     return conform(df, columns)
 
 
-def current_semantics(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """The rows whose numbers mean what today's harness means, and how many were left out."""
-    current = df["semantics_version"] == SEMANTICS_VERSION
-    return df[current], int((~current).sum())
+def current_semantics(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows whose numbers mean what today's harness means, rows an older harness wrote).
+    Rows read from files always carry their semantics; rows composed in memory without one are
+    this harness's own."""
+    current = df["semantics_version"].fillna(SEMANTICS_VERSION) == SEMANTICS_VERSION
+    return df[current], df[~current]
 
 
 def conform(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
@@ -141,7 +143,11 @@ def write_frame(df: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write a DataFrame of rows (e.g. a baseline) to one Parquet file, atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(conform(df.copy()), schema=ARROW_SCHEMA, preserve_index=False)
+    df = conform(df.copy())
+    # rows this harness composed itself (not read from a file) are of its own schema and semantics
+    df["schema_version"] = df["schema_version"].fillna(SCHEMA_VERSION)
+    df["semantics_version"] = df["semantics_version"].fillna(SEMANTICS_VERSION)
+    table = pa.Table.from_pandas(df, schema=ARROW_SCHEMA, preserve_index=False)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:

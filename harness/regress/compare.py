@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.record import integrity
 from harness.record.schema import IDENTITY_COLUMNS, SEMANTICS_VERSION
+from harness.record.store import current_semantics
 from harness.regress.rules import Rules
 
 
@@ -68,11 +69,6 @@ def _label(identity: dict) -> str:
     return " ".join(str(p) for p in parts) + (f" {args}" if args and args != "{}" else "")
 
 
-def _split_semantics(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    current = df["semantics_version"] == SEMANTICS_VERSION
-    return df[current], df[~current]
-
-
 def _groups(df: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
     return {k: g for k, g in df.groupby(df.apply(_key, axis=1), sort=True)} if not df.empty else {}
 
@@ -82,8 +78,8 @@ def compare(baseline: pd.DataFrame, current: pd.DataFrame, rules: Rules) -> Comp
     written (an older `semantics_version`) are never compared: a stale baseline fails the check,
     stale current rows are left out with a warning."""
     out = Comparison()
-    baseline, stale_baseline = _split_semantics(baseline)
-    current, stale_current = _split_semantics(current)
+    baseline, stale_baseline = current_semantics(baseline)
+    current, stale_current = current_semantics(current)
     out.stale = [f"{_label(dict(zip(IDENTITY_COLUMNS, _key(row))))} (semantics v{int(row['semantics_version'])})"
                  for _, row in stale_baseline.iterrows()]
     if not stale_current.empty:

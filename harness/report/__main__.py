@@ -20,7 +20,8 @@ from harness.report.tables import TABLES
 
 
 def write_reports(results: Path, out: Path, names: list[str]) -> list[Path]:
-    df, stale = current_semantics(load_results(results))
+    df, stale_rows = current_semantics(load_results(results))
+    stale = len(stale_rows)
     if stale:
         logging.warning("%d row(s) written by an older harness (semantics < v%d) are left out of every report",
                         stale, SEMANTICS_VERSION)

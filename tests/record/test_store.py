@@ -94,6 +94,8 @@ def test_loading_only_some_columns_reads_those_plus_run_id_and_status(tmp_path):
     df["schema_version"] = SCHEMA_VERSION - 1
     df.drop(columns=["distributed"]).to_parquet(old)  # an older row lacks the column
     rows = load_results(tmp_path, columns=["config_hash", "distributed"])
-    assert list(rows.columns) == ["run_id", "config_hash", "status", "distributed"]  # schema order
+    # schema order; what a row means (semantics_version) is always read with its identity and status
+    assert list(rows.columns) == ["semantics_version", "run_id", "config_hash", "status", "distributed"]
     assert rows.set_index("run_id")["distributed"].to_dict() == {"a": "fsdp", "b": None}
-    assert list(load_results(tmp_path / "empty", columns=["config_hash"]).columns) == ["run_id", "config_hash", "status"]
+    assert list(load_results(tmp_path / "empty", columns=["config_hash"]).columns) == \
+        ["semantics_version", "run_id", "config_hash", "status"]
