@@ -1,0 +1,65 @@
+"""The command line when something is wrong: failing cells leave status rows and the sweep goes
+on, bad names and values fail before any work with one line, a run that cannot learn says so."""
+
+import pandas as pd
+import pytest
+
+from harness.record.store import load_results
+from tests.conftest import run_cli
+from tests.test_cli import TINY
+
+
+@pytest.mark.slow
+def test_failing_cells_leave_status_rows_and_the_sweep_goes_on(tmp_path, glue_dir):
+    bad = tmp_path / "bad_glue" / "SST-2"
+    bad.mkdir(parents=True)
+    (bad / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbroken row without a label\n")
+    (bad / "dev.tsv").write_text("sentence\tlabel\nok\t1\n")
+    proc = run_cli("-m", f"data.glue_dir={bad.parent},{glue_dir}", f"results_dir={tmp_path / 'r'}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = load_results(tmp_path / "r").sort_values("sweep_job_num")
+    assert rows["status"].tolist() == ["error", "ok"]
+    assert "train.tsv:3: expected 2 tab-separated fields" in rows["error"].iloc[0]
+
+
+@pytest.mark.slow
+def test_nan_loss_and_missing_data_statuses(tmp_path, glue_dir):
+    proc = run_cli("-m", "task=glue/qqp,glue/sst2", "train.lr=1e30", "method=full_ft", f"data.glue_dir={glue_dir}",
+                   f"results_dir={tmp_path}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = load_results(tmp_path).set_index("task")
+    assert rows.loc["glue/qqp", "status"] == "missing_data"
+    assert str(glue_dir / "QQP" / "train.tsv") in rows.loc["glue/qqp", "error"]
+    assert rows.loc["glue/sst2", "status"] == "nan_loss"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["method=nope"], "error: unknown method 'nope' (no conf/method/nope.yaml); valid: adalora, adalora_high,"),
+    (["task=glue/foo"], "error: unknown task 'glue/foo' (no conf/task/glue/foo.yaml); valid: glue/cola,"),
+    (["precision=fp8"], "error: unknown precision 'fp8'"),
+    (["model=gpt9"], "error: unknown model 'gpt9'"),
+    (["-m", "method=lora,nope"], "error: unknown method 'nope'"),
+    (["train.batch_size=abc"], "error: train.batch_size: Value 'abc' of type 'str' could not be converted to Integer"),
+    (["method.r=abc"], "error: method.r:"),
+    (["train.distributed=zero3"], "error: train.distributed='zero3'; valid: null, ddp, fsdp"),
+    (["NO_SUCH_KEY=1"], "error: unknown config key 'NO_SUCH_KEY'; nearest valid: "),
+    (["train.lrr=1e-3"], "error: unknown config key 'train.lrr'; nearest valid: train.lr"),
+    (["-m", "method=lora,bitfit", "method.rr=4"], "error: unknown config key 'method.rr'; nearest valid: method.r"),
+])
+def test_bad_names_fail_before_any_work_with_one_line(tmp_path, args, message):
+    proc = run_cli(*args, f"results_dir={tmp_path}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(message), lines[0]
+    assert not list(tmp_path.rglob("*.parquet"))
+
+
+@pytest.mark.slow
+def test_a_learning_rate_of_zero_records_no_learning_not_an_ok_score(tmp_path, glue_dir):
+    proc = run_cli("train.lr=0", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path}", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = load_results(tmp_path).iloc[0]
+    assert row["status"] == "no_learning", row["error"]
+    assert "no trainable parameter changed" in row["error"] and pd.isna(row["score"])
+    assert row["lr_source"] == "train.lr override"
