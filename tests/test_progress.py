@@ -74,3 +74,22 @@ def test_evaluation_reports_progress(caplog):
     model.forward = lambda **batch: type("Out", (), {"logits": torch.zeros(batch["input_ids"].shape[0], 2)})()
     predict(model, enc, 2, 0, False, torch.device("cpu"), contextlib.nullcontext)
     assert any(r.getMessage().startswith("eval example 5/5 (100%)") for r in caplog.records)
+
+
+def test_a_sweep_says_cells_done_of_total_with_its_own_eta(tmp_path):
+    import os
+    import time
+
+    from harness.launch import sweep_progress
+    from harness.record.store import write_row
+
+    sweep = tmp_path / "sweeps" / "2026-12-02_10-00-00"
+    sweep.mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    started = time.time() - 100
+    os.utime(sweep / "multirun.yaml", (started, started))
+    for i in range(2):
+        write_row({"run_id": f"r{i}", "config_hash": f"h{i}", "status": "ok", "sweep_dir": str(sweep)}, tmp_path / "r")
+    write_row({"run_id": "other", "config_hash": "x", "status": "ok", "sweep_dir": "sweeps/another"}, tmp_path / "r")
+    line = sweep_progress(tmp_path / "r", str(sweep), cells=6)
+    assert line.startswith("2 done, elapsed 0:01:4") and line.endswith(("ETA 0:03:20", "ETA 0:03:21", "ETA 0:03:22"))

@@ -129,9 +129,9 @@ def conform(df: pd.DataFrame, columns: list[str] | None = None) -> pd.DataFrame:
     """Add absent schema columns as nulls and order columns as the schema does (all of them,
     or run_id, status and `columns`)."""
     names = NAMES if columns is None else [n for n in NAMES if n in {*ALWAYS_READ, *columns}]
-    for name in names:
-        if name not in df.columns:
-            df[name] = None
+    missing = [name for name in names if name not in df.columns]
+    if missing:
+        df = pd.concat([df, pd.DataFrame({name: None for name in missing}, index=df.index)], axis=1)
     return df[names]
 
 

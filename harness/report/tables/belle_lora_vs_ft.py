@@ -40,14 +40,15 @@ def build(df: pd.DataFrame) -> Report:
                      f"{MISSING} (not run)"])
     instruct = df[(df["mode"] == "train") & df["task"].fillna("").str.startswith("instruct/")]
     own, cost_only, failed = [], [], []
-    for idx, r in instruct.sort_values(["model", "method_label", "train_examples"]).iterrows():
+    for idx, r in instruct.sort_values(["model", "method_label", "train_examples", "batch_size", "precision"]).iterrows():
         if r["status"] != "ok":
             failed.append(((f"{r['method_label']} × batch {r['batch_size']} × {r['precision']}", r["model"]),
                            instruct.loc[[idx]]))
             continue
         data = f"{int(r['train_examples'])} ex" if pd.notna(r["train_examples"]) else MISSING
         if r["random_init"]:  # a cost-only run: no score, and no epoch of BELLE's data to time
-            cost_only.append([r["model"], r["method_label"], data, human_params(r["params_added"]),
+            cost_only.append([r["model"], r["method_label"], data, number(r["batch_size"], 0), r["precision"],
+                              human_params(r["params_added"]),
                               number(r["train_examples_per_s"], 1), number(r["train_tokens_per_s"], 0),
                               hardware(instruct.loc[[idx]])])
             continue
@@ -62,8 +63,8 @@ def build(df: pd.DataFrame) -> Report:
                                                                           "Added params", "h/epoch", "Hardware"],
                           own, footnotes=collapse_missing(failed)))
     if cost_only:
-        grids.append(Grid("Cost-only runs on random-init models (no score)", ["Model", "Method", "Data",
-                                                                              "Added params", "Examples/s",
+        grids.append(Grid("Cost-only runs on random-init models (no score)", ["Model", "Method", "Data", "Batch",
+                                                                              "Precision", "Added params", "Examples/s",
                                                                               "Tokens/s", "Hardware"],
                           cost_only, collapsed=True))
     notes = ["Published: BELLE technical report, Table 4 (LLaMA-7B/13B on 8×A100-40GB).",

@@ -45,7 +45,8 @@ def build(df: pd.DataFrame) -> Report:
                "Latency unmerged / base", "Latency merged / base", "Survey type", "Survey inference overhead"]
     notes = ["Survey: Lialin et al. 2023, Table 1 (A additive, S selective, R reparametrisation).",
              "Latency: median forward time at a fixed batch and length (measure.latency_*), after training.",
-             "On CPU, peak memory is the process's peak RSS, which includes the runtime; ratios understate savings."]
+             "On CPU, peak memory is the training phase's peak RSS, which includes the runtime and the loaded "
+             "model; ratios understate savings."]
     return Report("method_properties", "Method properties, measured (survey Table 1, filled in)",
                   reproduction_header(rows), [Grid("Measured", columns, body)], notes,
                   details=run_settings(rows))
