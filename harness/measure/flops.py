@@ -23,20 +23,14 @@ import torch.nn as nn
 
 from harness.measure.params import logical_numel
 
-# dense (no sparsity) bf16/fp16 tensor-core peak in FLOP/s, from the vendors' datasheets;
-# matched in order against torch.cuda.get_device_name()
-PEAK_16BIT_FLOPS: list[tuple[str, float]] = [
-    ("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200", 989e12), ("GH200", 989e12),
-    ("B200", 2250e12), ("A100", 312e12), ("L40S", 362e12), ("A10G", 70e12), ("A10", 125e12),
-    ("L4", 121e12), ("RTX 4090", 165e12), ("V100", 125e12), ("T4", 65e12),
-]
 
 
 def peak_flops(device_name: str | None) -> float | None:
-    for key, peak in PEAK_16BIT_FLOPS:
-        if device_name and key in device_name:
-            return peak
-    return None
+    """The device's dense 16-bit tensor peak in FLOP/s (harness/predict/gpus.py), None if unlisted."""
+    from harness.predict.gpus import find_gpu
+
+    found = find_gpu(device_name) if device_name else None
+    return found.peak_flops if found else None
 
 
 def matmul_params(model: nn.Module) -> tuple[int, int]:

@@ -22,7 +22,7 @@ def test_lora_pays_the_activation_gradients_but_only_its_own_weight_gradients():
 
 
 def test_mfu_needs_a_known_peak():
-    assert peak_flops("NVIDIA H100 80GB HBM3") == pytest.approx(989e12)
+    assert peak_flops("NVIDIA H100 80GB HBM3") == pytest.approx(989.4e12)
     assert peak_flops("NVIDIA H100 PCIe") == pytest.approx(756e12)
     assert peak_flops("Intel(R) Xeon(R) Processor") is None
     model, heads = adapted("lora")
