@@ -34,7 +34,15 @@ NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice")
 
 
 def config_hash(resolved: dict) -> str:
+    """The cell's identity. Settings added after rows were recorded leave it unchanged while
+    they are off, so those rows stay the same cells: `predict` outside mode=predict,
+    train.gradient_checkpointing when false."""
     identity = {k: v for k, v in resolved.items() if k not in NON_IDENTITY_KEYS}
+    if identity.get("mode") != "predict":
+        identity.pop("predict", None)
+    train = identity.get("train")
+    if isinstance(train, dict) and not train.get("gradient_checkpointing"):
+        identity["train"] = {k: v for k, v in train.items() if k != "gradient_checkpointing"}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

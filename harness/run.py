@@ -23,7 +23,7 @@ from harness.measure.memory import PeakMemory, peak_rss_bytes
 from harness.measure.throughput import StepTimer
 from harness.methods import MethodContext, args_json, get_method, parse_args
 from harness.models import loading
-from harness.models.architecture import head_module_names
+from harness.models.architecture import enable_checkpointing, head_module_names
 from harness.precision import QUANTISED, autocast_for, keep_trainable_in_fp32
 from harness.record.environment import environment_columns
 from harness.record.identity import identity_columns
@@ -114,6 +114,8 @@ def build_model(cfg, task, method, args, precision: str, device: torch.device, t
         from peft import prepare_model_for_kbit_training
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     model = keep_trainable_in_fp32(method.apply(model, args, ctx))
+    if cfg.train.get("gradient_checkpointing"):
+        enable_checkpointing(model)
     if precision not in QUANTISED:
         model = model.to(device)
     return model, base, heads
@@ -232,7 +234,11 @@ def run_cell(cfg, spec: dict) -> dict:
     if spec.get("launched_unix_s"):  # the child's start: interpreter, imports, config
         row["time_startup_s"] = time.time() - spec["launched_unix_s"]
     try:
-        (count_only if cfg.mode == "count" else train_and_measure)(cfg, row)
+        if cfg.mode == "predict":
+            from harness.predict.cell import predict_cell
+            predict_cell(cfg, row)
+        else:
+            (count_only if cfg.mode == "count" else train_and_measure)(cfg, row)
         row["status"] = "ok"
     except Exception as exc:  # every failure is a row, never a lost sweep
         row["status"] = status_of(exc)

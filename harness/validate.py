@@ -15,7 +15,7 @@ from harness.distributed import check_mode as check_distributed_mode
 from harness.errors import ConfigError
 from harness.precision import get_precision
 
-MODES = ("train", "count")
+MODES = ("train", "count", "predict")
 
 
 @dataclass
@@ -35,6 +35,7 @@ class TrainSchema:
     max_wall_s: Optional[float] = None
     num_threads: Optional[int] = None
     compile: bool = False
+    gradient_checkpointing: bool = False
     distributed: Optional[str] = None
     nproc_per_node: int = 1
 
@@ -45,6 +46,17 @@ class DataSchema:
     glue_hub_id: str = "nyu-mll/glue"
     max_train_samples: Optional[int] = None
     max_eval_samples: Optional[int] = None
+
+
+@dataclass
+class PredictSchema:
+    gpu: str = "A100-80GB"
+    gpus: int = 1
+    seq_len: Optional[int] = None
+    attention: str = "sdpa"
+    max_batch: bool = False
+    train_examples: Optional[int] = None
+    mfu: Optional[float] = None
 
 
 @dataclass
@@ -75,6 +87,8 @@ def validate(cfg: DictConfig) -> None:
     _check("train", TrainSchema, cfg.train)
     _check("data", DataSchema, cfg.data)
     _check("measure", MeasureSchema, cfg.measure)
+    if cfg.mode == "predict":
+        _check_predict(cfg)
     check_distributed_mode(cfg.train)
     for field in ("batch_size", "grad_accum_steps", "max_seq_length", "nproc_per_node"):
         if cfg.train[field] < 1:
@@ -83,6 +97,19 @@ def validate(cfg: DictConfig) -> None:
     parse_args(get_method(cfg.method.name), cfg.method)
     _check_model_source(cfg.model)
     _check_writable(Path(cfg.results_dir))
+
+
+def _check_predict(cfg) -> None:
+    from harness.predict.gpus import gpu
+
+    _check("predict", PredictSchema, cfg.predict)
+    gpu(cfg.predict.gpu)
+    if cfg.predict.attention not in ("sdpa", "flash", "eager"):
+        raise ConfigError(f"predict.attention={cfg.predict.attention!r}; valid: sdpa, flash, eager")
+    if cfg.predict.gpus < 1 or (cfg.predict.gpus > 1 and cfg.train.get("distributed") is None):
+        raise ConfigError(f"predict.gpus={cfg.predict.gpus}: expected 1, or more with train.distributed=ddp|fsdp")
+    if cfg.predict.mfu is not None and not 0 < cfg.predict.mfu <= 1:
+        raise ConfigError(f"predict.mfu={cfg.predict.mfu}: expected a fraction in (0, 1]")
 
 
 def _check_model_source(model_cfg) -> None:

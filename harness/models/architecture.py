@@ -98,3 +98,13 @@ def head_module_names(model: "nn.Module") -> list[str]:
     prefix = getattr(model, "base_model_prefix", "")
     return [name for name, child in model.named_children()
             if name != prefix and any(True for _ in child.parameters())]
+
+
+def enable_checkpointing(model: "nn.Module") -> None:
+    """Activation checkpointing of every layer (transformers' own, non-reentrant, as practitioners
+    run 7B models); the KV cache off, as transformers does under checkpointing."""
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    target = inner if hasattr(inner, "gradient_checkpointing_enable") else getattr(inner, inner.base_model_prefix)
+    target.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if getattr(inner, "config", None) is not None:
+        inner.config.use_cache = False

@@ -114,7 +114,10 @@ def unquantised_modules(skeleton, task, trained: list[str]) -> list[str]:
         output = skeleton.get_output_embeddings()
         names = [n for n, m in skeleton.named_modules() if output is not None and m is output]
         return (names + trained) if trained else []  # [] = transformers' default (lm_head kept)
-    return head_module_names(skeleton) + ["pooler"] + trained
+    # a bare encoder (the harness adds a pooled head after loading) has no head of its own: its
+    # children are the backbone, which must be quantised
+    heads = head_module_names(skeleton) if getattr(skeleton, "base_model", skeleton) is not skeleton else []
+    return heads + ["pooler"] + trained
 
 
 def load_model(model_cfg, task, precision: str, device: str, keep_unquantised=None):

@@ -10,12 +10,13 @@ device), which is how a 7B step is "run" on a laptop in seconds.
 Each storage carries a category, so the peak can be split the way a user reasons about it:
   weights      parameters and buffers alive before the step
   gradients    storages that became a parameter's .grad (re-tagged when accumulated)
-  optimizer    created inside optimizer.step (AdamW's moments and its temporaries)
-  activations  everything else: saved activations, logits and loss, backward temporaries
+  optimizer    AdamW's moments, and what optimizer.step creates
+  activations  saved activations and backward temporaries
+  logits       what a causal LM's output layer and loss create in the forward pass (the logits,
+               their fp32 upcast, the log-softmax kept for backward)
 
-The timeline (live bytes per category after every op) is kept, so that two traces at batch
-sizes 1 and 2 give every batch size by linearity (`at_batch`): each tensor of a step with
-fixed sequence length is either independent of the batch or proportional to it.
+`round_to` rounds every storage up as an allocator would (512 bytes: torch's CUDA caching
+allocator), so the count is what torch.cuda.memory_allocated() would say.
 """
 
 from __future__ import annotations
@@ -30,14 +31,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
-CATEGORIES = ("weights", "gradients", "optimizer", "activations")
-WEIGHTS, GRADIENTS, OPTIMIZER, ACTIVATIONS = range(4)
+CATEGORIES = ("weights", "gradients", "optimizer", "activations", "logits")
+WEIGHTS, GRADIENTS, OPTIMIZER, ACTIVATIONS, LOGITS = range(5)
 
 
 @dataclass
 class Timeline:
     """Live bytes per category (columns: CATEGORIES) after each op of the traced step."""
-    live: np.ndarray  # shape (ops, 4), int64
+    live: np.ndarray  # shape (ops, len(CATEGORIES)), int64
 
     @property
     def total(self) -> np.ndarray:
@@ -47,14 +48,6 @@ class Timeline:
         """(peak live bytes, the split by category at that moment)."""
         i = int(np.argmax(self.total))
         return int(self.total[i]), dict(zip(CATEGORIES, (int(v) for v in self.live[i])))
-
-
-def at_batch(one: Timeline, two: Timeline, batch_size: int) -> Timeline:
-    """The timeline at `batch_size` from traces at batch 1 and 2 of the same step (each op's live
-    bytes are affine in the batch size). Raises ValueError if the two traces ran different ops."""
-    if one.live.shape != two.live.shape:
-        raise ValueError(f"traces differ in length ({len(one.live)} vs {len(two.live)} ops)")
-    return Timeline(one.live + (batch_size - 1) * (two.live - one.live))
 
 
 def _storages(tensor: torch.Tensor):
@@ -75,10 +68,11 @@ class LiveBytes(TorchDispatchMode):
     before the step (parameters, buffers); `optimizer_step()` marks storages created inside it;
     `track_gradients(params)` re-tags a parameter's .grad when it is accumulated."""
 
-    def __init__(self):
+    def __init__(self, round_to: int = 1):
         super().__init__()
         self._info: WeakIdKeyDictionary = WeakIdKeyDictionary()  # storage -> [bytes, category]
-        self._live = [0, 0, 0, 0]
+        self._live = [0] * len(CATEGORIES)
+        self._round_to = round_to
         self._rows: list[tuple[int, int, int, int]] = []
         self._category = ACTIVATIONS
         self._hooks = []
@@ -86,7 +80,7 @@ class LiveBytes(TorchDispatchMode):
     def _add(self, storage, category: int) -> None:
         if storage in self._info:
             return
-        nbytes = storage.nbytes()
+        nbytes = -(-storage.nbytes() // self._round_to) * self._round_to
         entry = [nbytes, category]
         self._info[storage] = entry
         self._live[category] += nbytes
@@ -125,6 +119,16 @@ class LiveBytes(TorchDispatchMode):
         finally:
             self._category = ACTIVATIONS
 
+    def track_logits(self, model, output_layer) -> None:
+        """Tag what `output_layer` and the rest of `model`'s forward (the loss) create."""
+        def start(*_):
+            self._category = LOGITS
+
+        def end(*_):
+            self._category = ACTIVATIONS
+        self._hooks.append(output_layer.register_forward_pre_hook(start))
+        self._hooks.append(model.register_forward_hook(end))
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for t in tree_flatten(out)[0]:
@@ -141,4 +145,4 @@ class LiveBytes(TorchDispatchMode):
         return super().__exit__(*exc)
 
     def timeline(self) -> Timeline:
-        return Timeline(np.asarray(self._rows, dtype=np.int64).reshape(-1, 4))
+        return Timeline(np.asarray(self._rows, dtype=np.int64).reshape(-1, len(CATEGORIES)))

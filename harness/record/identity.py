@@ -59,4 +59,5 @@ def identity_columns(cfg, spec: dict) -> dict:
         "seed": cfg.train.seed, "max_train_samples": cfg.data.max_train_samples,
         "max_eval_samples": cfg.data.max_eval_samples, "distributed": cfg.train.get("distributed"),
         "train_compile": bool(cfg.train.get("compile")),
+        "train_gradient_checkpointing": bool(cfg.train.get("gradient_checkpointing")),
     }

@@ -5,7 +5,10 @@ Versions: 1 the first release; 2 adds `distributed`, `cpu_rss_train_start_bytes`
 pooling, the learning rate's source, storage dtypes, warnings, the time breakdown of a cell,
 padded tokens/s, model FLOPs per token and MFU, which epoch the score is from
 (and the status `no_learning`); 4 adds `semantics_version`, `precision_requested`,
-`precision_reason` and `cpu_native_bf16`. Rows of an older version read with the columns they lack as
+`precision_reason` and `cpu_native_bf16`; 5 adds `mode=predict` rows' columns (`predicted_*`
+for a named GPU: reserved memory, logits, workspace, CUDA context, fits, largest batch, step
+time, throughput, hours per epoch, MFU and its source) and `train_gradient_checkpointing`.
+Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
 Units are in the names: `_bytes`, `_s`, `_ms`, `_per_s`, `pct_` (percent of params_total).
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 # What the numbers of a row mean, independent of which columns it has. Bump when the harness
 # changes what a measurement or a config name means, so old rows are never read as new ones.
@@ -48,7 +51,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("timestamp_utc", _S, "ISO-8601 start time"),
     ("sweep_dir", _S, "Hydra multirun folder, null for single runs"),
     ("sweep_job_num", _I, "index of the cell in its sweep"),
-    ("mode", _S, "train | count"),
+    ("mode", _S, "train | count | predict"),
     ("status", _S, "ok | oom | error | nan_loss | no_learning | missing_data | unsupported | timeout"),
     ("error", _S, "one-line error text when status != ok"),
     ("warnings", _S, "'; '-separated doubts about an ok row, e.g. 'single_class: predicts class 1 for all ...'"),
@@ -79,6 +82,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("max_eval_samples", _I, "evaluation subset cap, null = full split"),
     ("distributed", _S, "data parallelism of the run: ddp | fsdp; null = one process"),
     ("train_compile", _B, "the training forward ran through torch.compile"),
+    ("train_gradient_checkpointing", _B, "activation checkpointing of every layer (recomputed in backward)"),
     ("train_examples", _I, "training examples actually used"),
     ("train_examples_full", _I, "size of the task's full training split"),
     ("eval_examples", _I, "evaluation examples actually scored"),
@@ -130,11 +134,37 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("peak_gpu_mem_allocated_bytes", _I, "torch.cuda.max_memory_allocated over the measured phase"),
     ("peak_gpu_mem_reserved_bytes", _I, "torch.cuda.max_memory_reserved over the measured phase"),
     ("peak_gpu_mem_nvml_bytes", _I, "device used memory from NVML, sampled (includes the CUDA context)"),
-    ("predicted_mem_weights_bytes", _I, "analytical: weights at load precision"),
-    ("predicted_mem_grads_bytes", _I, "analytical: gradients of trainable parameters"),
-    ("predicted_mem_optimizer_bytes", _I, "analytical: AdamW state, 2 x trainable x fp32"),
-    ("predicted_mem_activations_bytes", _I, "analytical: stored activations for backward"),
-    ("predicted_mem_total_bytes", _I, "sum of the predicted parts"),
+    ("predicted_mem_weights_bytes", _I, "train rows: analytical, weights at load precision; predict rows: traced "
+                                        "weights at their storage (bitsandbytes' for int8/int4) at the peak"),
+    ("predicted_mem_grads_bytes", _I, "train: analytical gradients; predict: traced gradients live at the peak"),
+    ("predicted_mem_optimizer_bytes", _I, "train: analytical AdamW state; predict: traced optimizer state at the peak"),
+    ("predicted_mem_activations_bytes", _I, "train: analytical stored activations; predict: traced activations and "
+                                            "backward temporaries at the peak (logits apart)"),
+    ("predicted_mem_total_bytes", _I, "train: sum of the predicted parts; predict: the allocated peak "
+                                      "(torch.cuda.max_memory_allocated) on predicted_gpu"),
+    ("predicted_mem_logits_bytes", _I, "predict: a causal LM's logits, their fp32 upcast and loss at the peak"),
+    ("predicted_mem_workspace_bytes", _I, "predict: cuBLAS workspace (inside the allocated peak)"),
+    ("predicted_mem_reserved_bytes", _I, "predict: torch.cuda.max_memory_reserved"),
+    ("predicted_mem_cuda_context_bytes", _I, "predict: CUDA context (NVML sees it, torch does not)"),
+    ("predicted_fits", _B, "predict: reserved + CUDA context <= the GPU's memory"),
+    ("predicted_max_batch_size", _I, "predict: the largest batch that fits (predict.max_batch=true)"),
+    ("predicted_gpu", _S, "predict: the GPU predicted for (harness/predict/gpus.py)"),
+    ("predicted_gpus", _I, "predict: GPUs of the run (train.distributed for more than one)"),
+    ("predicted_seq_len", _I, "predict: padded length of the widest batch (sets the memory peak)"),
+    ("predicted_mean_seq_len", _F, "predict: mean padded length (sets the time)"),
+    ("predicted_seq_len_source", _S, "predict: predict.seq_len | the task's data with the harness's batching | "
+                                     "train.max_seq_length"),
+    ("predicted_attention", _S, "predict: sdpa | flash | eager"),
+    ("predicted_step_flops", _F, "predict: traced FLOPs of one optimizer step (forward + backward, attention "
+                                 "included)"),
+    ("predicted_step_s", _F, "predict: seconds per optimizer step"),
+    ("predicted_comm_s", _F, "predict: of which gradient / parameter communication between GPUs"),
+    ("predicted_train_tokens_per_s", _F, "predict: all tokens of the padded batches per second, all GPUs"),
+    ("predicted_train_examples_per_s", _F, "predict: examples per second, all GPUs"),
+    ("predicted_hours_per_epoch", _F, "predict: hours per epoch over predicted_train_examples"),
+    ("predicted_train_examples", _I, "predict: training examples of an epoch (predict.train_examples or the task's)"),
+    ("predicted_mfu", _F, "predict: model FLOPs utilisation assumed"),
+    ("predicted_mfu_source", _S, "predict: where the MFU came from"),
     # inference overhead
     ("latency_base_ms", _F, "median forward latency of the base model (fixed batch and length)"),
     ("latency_adapted_ms", _F, "same, adapted model, adapters unmerged"),

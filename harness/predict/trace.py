@@ -1,0 +1,216 @@
+"""One training step of the real model with the method applied, run on fake tensors.
+
+The model is built as count mode builds it (the architecture on the meta device, the method
+applied by its library), given the storage dtypes the precision prescribes, then every
+parameter and buffer becomes a FakeTensor on the CPU: shapes, dtypes and strides, no data. The
+step is the harness's own (harness/training.py): forward under the precision's autocast, the
+loss, backward, gradient clipping, AdamW, zero_grad. `LiveBytes` counts the live tensor bytes of
+every op and `FlopCounterMode` its FLOPs (attention included), so no per-architecture formula
+is written anywhere.
+
+The same `run_step` runs on real tensors too: that is how a prediction is checked on the CPU
+(tests/predict/test_exact_on_cpu.py).
+
+What a trace on the CPU cannot see is added by harness/predict/memory.py: bitsandbytes'
+quantised storage (traced at the precision's unquantised dtype, then replaced), the CUDA
+context, cuBLAS workspaces and the allocator's rounding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.flop_counter import FlopCounterMode
+
+from harness.models import loading
+from harness.models.architecture import enable_checkpointing, head_module_names
+from harness.precision import QUANTISED, get_precision, keep_trainable_in_fp32
+from harness.predict.live_bytes import ACTIVATIONS, WEIGHTS, LiveBytes, Timeline
+
+ATTENTION = {"sdpa": "sdpa", "flash": "sdpa", "eager": "eager"}  # flash keeps what sdpa's fused kernels keep
+
+
+@dataclass
+class StepTrace:
+    timeline: Timeline
+    flops: int  # forward + backward FLOPs of one optimizer step (matmuls and attention)
+    quantised_shapes: list[tuple[int, int]]  # (out, in) of the layers bitsandbytes would quantise
+    traced_weight_element_size: int = 4  # bytes per entry those weights were traced at
+
+    @property
+    def logits_bytes_at_peak(self) -> int:
+        return self.timeline.peak()[1]["logits"]
+
+
+def _trace_dtype(precision: str) -> torch.dtype:
+    """The dtype the frozen base is stored in; quantised precisions trace the harness's
+    unquantised remainder (fp32: harness/precision.py), the layers bitsandbytes quantises in its
+    compute dtype (build_model), and swap those layers' storage after (memory.py)."""
+    p = get_precision(precision)
+    return torch.float32 if p.quantised else p.frozen_dtype
+
+
+def fakeify(model: nn.Module, mode: FakeTensorMode, device: str = "cpu") -> nn.Module:
+    """Replace every (meta) parameter and buffer by a FakeTensor on `device`; tied tensors stay tied."""
+    device = torch.device(device)
+    memo: dict[int, torch.Tensor] = {}
+
+    def fake(t: torch.Tensor) -> torch.Tensor:
+        if id(t) not in memo:
+            memo[id(t)] = mode.fake_tensor_converter.from_meta_and_device(mode, t.data.to("meta"), device)
+        return memo[id(t)]
+
+    for module in model.modules():
+        for name, p in list(module._parameters.items()):
+            if p is not None:
+                key = id(p)
+                if key not in memo or not isinstance(memo[key], nn.Parameter):
+                    memo[key] = nn.Parameter(fake(p), requires_grad=p.requires_grad)
+                module._parameters[name] = memo[key]
+        for name, b in list(module._buffers.items()):
+            if b is not None:
+                module._buffers[name] = fake(b)
+        for name, value in list(vars(module).items()):  # plain tensor attributes (peft's prompt_tokens)
+            if name.startswith("_"):
+                continue
+            if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+                setattr(module, name, fake(value))
+            elif isinstance(value, dict) and value and all(isinstance(v, torch.Tensor) for v in value.values()):
+                setattr(module, name, {k: fake(v) for k, v in value.items()})
+    return model
+
+
+def quantisable_linears(model: nn.Module, keep: list[str]) -> list[nn.Linear]:
+    """The frozen nn.Linear layers bitsandbytes would quantise: not the task head, not a causal
+    LM's output layer, not a layer the method trains in place (harness.models.loading)."""
+    out_emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    keep_prefixes = tuple(keep)
+    found = []
+    for name, module in model.named_modules():
+        if type(module) is not nn.Linear or module is out_emb or module.weight.requires_grad:
+            continue
+        if any(name == k or name.startswith(f"{k}.") or f".{k}." in f".{name}." for k in keep_prefixes):
+            continue
+        found.append(module)
+    return found
+
+
+def build_model(model_cfg, task, method, args, precision: str, ctx_steps: int = 1000,
+                attention: str = "sdpa", gradient_checkpointing: bool = False, device: str = "meta"):
+    """The model as the harness trains it, on `device` ("meta": for fake tensors; "cpu": real,
+    random weights). Returns (model, names of quantisable linear modules' weights as traced)."""
+    from harness.run import method_context
+
+    config = loading.build_config(model_cfg, task)
+    config._attn_implementation = ATTENTION[attention]
+    pooling = loading.head_pooling(model_cfg, task)
+    cls = loading.auto_class(task, pooling)
+    dtype = _trace_dtype(precision)
+    with torch.device(device):
+        base = loading.with_head(cls.from_config(config, dtype=dtype), pooling)
+    heads, ctx = method_context(base, task, ctx_steps)
+    in_place = method.keep_unquantised(args)
+    keep = head_module_names(base) + ["pooler"] + (in_place(base) if in_place else [])
+    if device == "meta":
+        with torch.device("meta"):
+            model = method.apply(base, args, ctx)
+    else:
+        model = method.apply(base, args, ctx)
+    model = keep_trainable_in_fp32(model)
+    quantisable = [m.weight for m in quantisable_linears(model, keep)] if precision in QUANTISED else []
+    compute = get_precision(precision).autocast_dtype
+    if compute is not None:  # bitsandbytes multiplies in the compute dtype and keeps no cast copy
+        for weight in quantisable:
+            weight.data = weight.data.to(compute)
+    if gradient_checkpointing:
+        enable_checkpointing(model)
+    return model, heads, quantisable
+
+
+def fake_batch(task, config, batch_size: int, seq_len: int, device="cpu") -> dict:
+    """A full batch of `seq_len` tokens (every position real): the widest batch of a run."""
+    shape = (batch_size, seq_len)
+    ids = torch.zeros(shape, dtype=torch.long, device=device)
+    batch = {"input_ids": ids, "attention_mask": torch.ones(shape, dtype=torch.long, device=device)}
+    if task.kind == "causal_lm":
+        batch["labels"] = torch.zeros(shape, dtype=torch.long, device=device)
+    else:
+        batch["labels"] = torch.zeros(batch_size, dtype=torch.float if task.is_regression else torch.long,
+                                      device=device)
+    return batch
+
+
+def _cpu_attention_flops() -> dict:
+    """FLOP formulas for the CPU's fused attention kernels, which torch's FlopCounterMode does not
+    list: the same counts as for the CUDA flash kernels a GPU would run."""
+    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
+
+    def forward(query, key, value, *args, out_shape=None, **kwargs):
+        return sdpa_flop_count(query, key, value)
+
+    def backward(grad_out, query, key, value, *args, out_shape=None, **kwargs):
+        return sdpa_backward_flop_count(grad_out, query, key, value)
+
+    aten = torch.ops.aten
+    return {aten._scaled_dot_product_flash_attention_for_cpu: forward,
+            aten._scaled_dot_product_flash_attention_for_cpu_backward: backward}
+
+
+def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_grad_norm: float = 1.0,
+             count_flops: bool = False, round_to: int = 1) -> tuple[Timeline, int]:
+    """One optimizer step as harness/training.py runs it, after the optimizer's state exists
+    (the steady state: every step after the first holds AdamW's moments through forward and
+    backward). Returns the live-bytes timeline and the step's FLOPs."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-4, foreach=foreach)
+    for p in trainable:  # create AdamW's state as the first step would
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    counter = LiveBytes(round_to)
+    flops = FlopCounterMode(display=False, custom_mapping=_cpu_attention_flops()) if count_flops \
+        else contextlib.nullcontext()
+    model.train()
+    with counter, flops:
+        counter.register([*model.parameters(), *model.buffers()], WEIGHTS)
+        counter.register([s for state in optimizer.state.values() for s in state.values()
+                          if isinstance(s, torch.Tensor)], 2)
+        counter.register(batch.values(), ACTIVATIONS)
+        counter.track_gradients(trainable)
+        output_layer = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+        if output_layer is not None:
+            counter.track_logits(model, output_layer)
+        with autocast():
+            loss = model(**batch).loss
+        loss.backward()
+        del loss
+        torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm, foreach=foreach)
+        with counter.optimizer_step():
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return counter.timeline(), (flops.get_total_flops() if count_flops else 0)
+
+
+def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_len: int, *,
+          attention: str = "sdpa", gradient_checkpointing: bool = False, foreach: bool | None = True,
+          max_grad_norm: float = 1.0, round_to: int = 1) -> StepTrace:
+    """The step on fake tensors. `foreach`: what AdamW and clipping use on the target device
+    (True on CUDA, torch's default there; None: torch's default for the CPU); `round_to`: the
+    target allocator's rounding (512 for CUDA)."""
+    model, _, quantisable = build_model(model_cfg, task, method, args, precision, attention=attention,
+                                        gradient_checkpointing=gradient_checkpointing)
+    mode = FakeTensorMode()
+    shapes = [tuple(w.shape) for w in quantisable]
+    traced_size = quantisable[0].element_size() if quantisable else 4
+    model = fakeify(model, mode)
+    autocast_dtype = get_precision(precision).autocast_dtype
+    autocast = (lambda: torch.autocast("cpu", dtype=autocast_dtype)) if autocast_dtype else contextlib.nullcontext
+    with mode:
+        batch = fake_batch(task, model.config if hasattr(model, "config") else None, batch_size, seq_len)
+        timeline, flops = run_step(model, batch, autocast, foreach, max_grad_norm, count_flops=True,
+                                   round_to=round_to)
+    return StepTrace(timeline, flops, shapes, traced_size)
