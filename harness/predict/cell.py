@@ -128,13 +128,15 @@ def predict_cell(cfg, row: dict) -> None:
     step = _trace_for(cfg, batch, seq_len)
     cols, comm_bytes = per_gpu(memory.columns(step, precision, target), distributed, gpus, target)
     row.update(cols)
-    # time at the mean padded length: FLOPs scale with tokens (the attention term is small at these lengths)
-    tokens = batch * mean_len
-    flops = step.flops * mean_len / seq_len
+    # time of an optimizer step (grad_accum_steps micro-batches) at the mean padded length: FLOPs
+    # scale with tokens (the attention term is small at these lengths)
+    accum = int(cfg.train.grad_accum_steps)
+    tokens = batch * accum * mean_len
+    flops = step.flops * accum * mean_len / seq_len
     weight_bytes = cols["predicted_mem_weights_bytes"]
     t = speed.step_time(flops, weight_bytes, int(tokens), target, cfg.method.name, precision, cfg.predict.mfu,
                         comm_bytes, gpus)
-    examples_per_s = gpus * batch / t.step_s
+    examples_per_s = gpus * batch * accum / t.step_s
     row.update(predicted_gpu=target.name, predicted_gpus=gpus, predicted_seq_len=seq_len,
                predicted_mean_seq_len=mean_len, predicted_seq_len_source=source,
                predicted_attention=cfg.predict.attention, predicted_step_flops=float(step.flops),

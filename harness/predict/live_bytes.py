@@ -17,18 +17,25 @@ Each storage carries a category, so the peak can be split the way a user reasons
 
 `round_to` rounds every storage up as an allocator would (512 bytes: torch's CUDA caching
 allocator), so the count is what torch.cuda.memory_allocated() would say.
+
+`collect_every(n)`: on fake tensors, the recomputation of activation checkpointing leaves its
+tensors in reference cycles (closures inside FakeTensorMode's dispatch) that only Python's
+garbage collector frees, while on real tensors the same tensors are freed as soon as the layer's
+backward is done. Collecting garbage every n ops (a few times per layer, with everything older
+frozen out of the collector's way, so a collection is cheap) makes the fake count follow the
+real one (tests/predict/test_exact_on_cpu.py checks checkpointed steps too).
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 from torch.utils.weak import WeakIdKeyDictionary
 
 CATEGORIES = ("weights", "gradients", "optimizer", "activations", "logits")
@@ -48,6 +55,19 @@ class Timeline:
         """(peak live bytes, the split by category at that moment)."""
         i = int(np.argmax(self.total))
         return int(self.total[i]), dict(zip(CATEGORIES, (int(v) for v in self.live[i])))
+
+
+def _tensors(out):
+    """The tensors of an op's output (a tensor, or nested tuples/lists of them). Written without
+    a closure: torch's tree_flatten makes a self-referencing one per call, and its reference
+    cycle kept the output alive until the garbage collector ran."""
+    stack = [out]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif isinstance(item, (tuple, list)):
+            stack.extend(item)
 
 
 def _storages(tensor: torch.Tensor):
@@ -70,6 +90,9 @@ class LiveBytes(TorchDispatchMode):
 
     def __init__(self, round_to: int = 1):
         super().__init__()
+        self._collecting = False
+        self._every = 0
+        self.ops = 0
         self._info: WeakIdKeyDictionary = WeakIdKeyDictionary()  # storage -> [bytes, category]
         self._live = [0] * len(CATEGORIES)
         self._round_to = round_to
@@ -131,17 +154,29 @@ class LiveBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for t in tree_flatten(out)[0]:
-            if isinstance(t, torch.Tensor):
-                for storage in _storages(t):
-                    self._add(storage, self._category)
+        for t in _tensors(out):
+            for storage in _storages(t):
+                self._add(storage, self._category)
         self._rows.append(tuple(self._live))
+        self.ops += 1
+        if self._every and self.ops % self._every == 0:
+            gc.collect()
         return out
+
+    def collect_every(self, ops: int) -> None:
+        if not self._collecting:
+            gc.collect()
+            gc.freeze()  # what exists now is not garbage: keep it out of every collection
+            self._collecting = True
+        self._every = max(1, ops)
 
     def __exit__(self, *exc):
         for h in self._hooks:
             h.remove()
         self._hooks.clear()
+        if self._collecting:
+            gc.unfreeze()
+            self._collecting = False
         return super().__exit__(*exc)
 
     def timeline(self) -> Timeline:

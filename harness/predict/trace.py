@@ -27,7 +27,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils.flop_counter import FlopCounterMode
 
 from harness.models import loading
-from harness.models.architecture import enable_checkpointing, head_module_names
+from harness.models.architecture import enable_checkpointing, head_module_names, layer_stack
 from harness.precision import QUANTISED, get_precision, keep_trainable_in_fp32
 from harness.predict.live_bytes import ACTIVATIONS, WEIGHTS, LiveBytes, Timeline
 
@@ -161,7 +161,7 @@ def _cpu_attention_flops() -> dict:
 
 
 def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_grad_norm: float = 1.0,
-             count_flops: bool = False, round_to: int = 1) -> tuple[Timeline, int]:
+             count_flops: bool = False, round_to: int = 1, fake: bool = False) -> tuple[Timeline, int]:
     """One optimizer step as harness/training.py runs it, after the optimizer's state exists
     (the steady state: every step after the first holds AdamW's moments through forward and
     backward). Returns the live-bytes timeline and the step's FLOPs."""
@@ -186,6 +186,8 @@ def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_
             counter.track_logits(model, output_layer)
         with autocast():
             loss = model(**batch).loss
+        if fake:  # ~16 collections per layer in backward (LiveBytes.collect_every)
+            counter.collect_every(counter.ops // (16 * len(layer_stack(model)[1])))
         loss.backward()
         del loss
         torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm, foreach=foreach)
@@ -212,5 +214,5 @@ def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_le
     with mode:
         batch = fake_batch(task, model.config if hasattr(model, "config") else None, batch_size, seq_len)
         timeline, flops = run_step(model, batch, autocast, foreach, max_grad_norm, count_flops=True,
-                                   round_to=round_to)
+                                   round_to=round_to, fake=gradient_checkpointing)
     return StepTrace(timeline, flops, shapes, traced_size)

@@ -20,14 +20,17 @@ from tests.conftest import GLUE_DIR, make_cfg
 # (model, task, length): the first batches' sequences are all longer than the length, so
 # every batch of the two steps is exactly that wide
 MODELS = {"bert": ("minilm_l6", "glue/rte", 32), "llama": ("llama_ladder_s", "instruct/alpaca_belle", 96)}
-CELLS = [  # (model, method, precision, batch)
+CELLS = [  # (model, method, precision, batch[, gradient checkpointing])
     ("bert", "full_ft", "fp32", 4), ("bert", "freeze", "bf16", 8), ("bert", "lora", "fp32", 8),
     ("bert", "lora", "bf16", 4), ("bert", "ia3", "bf16", 8), ("bert", "p_tuning_v2", "fp32", 4),
     ("bert", "prompt_tuning", "bf16", 4), ("bert", "lora", "int4", 4),
     ("llama", "full_ft", "bf16", 8), ("llama", "freeze", "fp32", 4), ("llama", "lora", "bf16", 8),
     ("llama", "lora", "fp32", 4), ("llama", "ia3", "fp32", 8), ("llama", "prefix_tuning", "bf16", 4),
     ("llama", "prompt_tuning", "fp32", 8), ("llama", "lora", "int4", 8), ("llama", "p_tuning_v2", "int4", 4),
+    ("llama", "lora", "bf16", 8, True), ("llama", "full_ft", "fp32", 4, True),
 ]
+# Not listed: a checkpointed BERT-style encoder, whose fake trace keeps recomputed tensors alive
+# past their layer's backward (+38 % on MiniLM): a known limit of the trace (README).
 
 
 def real_peak(cfg) -> tuple[int, int]:
@@ -46,17 +49,19 @@ def real_peak(cfg) -> tuple[int, int]:
     return counter.timeline().peak()[0], result.max_padded_length
 
 
-@pytest.mark.parametrize(("family", "method", "precision", "batch"), CELLS,
-                         ids=["-".join(map(str, c)) for c in CELLS])
-def test_traced_peak_matches_a_real_cpu_step(family, method, precision, batch):
+@pytest.mark.parametrize("cell", CELLS, ids=["-".join("checkpointed" if v is True else str(v) for v in c) for c in CELLS])
+def test_traced_peak_matches_a_real_cpu_step(cell):
+    family, method, precision, batch, checkpointed = (*cell, False)[:5]
     model, task, seq = MODELS[family]
     cfg = make_cfg(f"model={model}", f"task={task}", f"method={method}", f"precision={precision}",
                    f"train.batch_size={batch}", f"train.max_seq_length={seq}", "data.max_train_samples=64",
-                   "train.max_steps=2", "train.num_threads=1", f"data.glue_dir={GLUE_DIR}")
+                   "train.max_steps=2", "train.num_threads=1", f"data.glue_dir={GLUE_DIR}",
+                   f"train.gradient_checkpointing={str(checkpointed).lower()}")
     real, width = real_peak(cfg)
     assert width == seq
     t = get_task(cfg.task.name)
     m = get_method(cfg.method.name)
-    step = trace(cfg.model, t, m, parse_args(m, cfg.method), precision, batch, seq, foreach=None)
+    step = trace(cfg.model, t, m, parse_args(m, cfg.method), precision, batch, seq, foreach=None,
+                 gradient_checkpointing=checkpointed)
     predicted = memory.columns(step, precision, gpu=None)["predicted_mem_total_bytes"]
     assert predicted == pytest.approx(real, rel=0.03), f"predicted {predicted:,} vs real {real:,}"
