@@ -132,9 +132,23 @@ def launch_cell(cfg: DictConfig) -> str:
             log.info("%s: %s: skipped, an ok row with config hash %s exists", where, overrides, chash)
             return "skipped"
         log.info("%s: %s", where, overrides)
+        if cfg.mode == "predict":
+            return _run_inline(resolved, chash, results_dir, job_num, sweep_dir)
         return _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, claim)
     finally:
         claim.release()
+
+
+def _run_inline(resolved, chash, results_dir, job_num, sweep_dir) -> str:
+    """A prediction in this process: it measures nothing of the process it runs in (so needs no
+    process of its own, nor torchrun for a data-parallel setting), and a sweep of predictions
+    shares its traces (harness/predict/cell.py) instead of paying a start-up per cell."""
+    from harness.run import run_cell
+
+    spec = {"run_id": uuid.uuid4().hex, "config_hash": chash, "sweep_dir": sweep_dir, "sweep_job_num": job_num}
+    row = run_cell(OmegaConf.create(resolved), spec)
+    write_row(row, results_dir)
+    return "done" if row["status"] == "ok" else row["status"]
 
 
 def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, claim) -> str:

@@ -57,6 +57,7 @@ class PredictSchema:
     max_batch: bool = False
     train_examples: Optional[int] = None
     mfu: Optional[float] = None
+    reference: Optional[str] = None
 
 
 @dataclass

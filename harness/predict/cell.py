@@ -27,12 +27,26 @@ def sequence_lengths(cfg, task) -> tuple[int, float, str, int | None]:
     """(widest padded length, mean padded length, where they came from, training examples of an
     epoch or None). From `predict.seq_len`, else the task's data batched as the harness batches
     it (length-grouped, padded to the longest member), else train.max_seq_length."""
-    from harness.tasks.batching import length_grouped_batches
-
     fixed = cfg.predict.seq_len
     examples = cfg.predict.train_examples
     if fixed:
         return int(fixed), float(fixed), "predict.seq_len", examples
+    from omegaconf import OmegaConf
+
+    key = OmegaConf.to_yaml({"model": cfg.model, "task": cfg.task, "data": cfg.data,
+                             "train": {k: cfg.train[k] for k in ("max_seq_length", "batch_size", "seed")}})
+    if key not in _LENGTHS:
+        _LENGTHS[key] = _data_lengths(cfg, task)
+    widest, mean, source, n_full = _LENGTHS[key]
+    return widest, mean, source, examples or n_full
+
+
+_LENGTHS: dict = {}  # a sweep of predictions tokenizes each task's data once
+
+
+def _data_lengths(cfg, task) -> tuple[int, float, str, int | None]:
+    from harness.tasks.batching import length_grouped_batches
+
     try:
         from harness.models import loading
         from harness.run import load_data
@@ -41,12 +55,12 @@ def sequence_lengths(cfg, task) -> tuple[int, float, str, int | None]:
         train_enc, _, _, n_full, _ = load_data(cfg, task, tokenizer)
     except Exception as exc:  # no tokenizer or data offline: say so in the row
         why = f"train.max_seq_length ({type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''})"
-        return int(cfg.train.max_seq_length), float(cfg.train.max_seq_length), why, examples
+        return int(cfg.train.max_seq_length), float(cfg.train.max_seq_length), why, None
     lengths = [len(x) for x in train_enc.input_ids]
     batches = length_grouped_batches(lengths, cfg.train.batch_size, seed=cfg.train.seed)
     widths = [max(lengths[i] for i in b) for b in batches]
     mean = sum(w * len(b) for w, b in zip(widths, batches)) / sum(len(b) for b in batches)
-    return max(widths), mean, "the task's data with the harness's batching", examples or n_full
+    return max(widths), mean, "the task's data with the harness's batching", n_full
 
 
 @lru_cache(maxsize=64)
@@ -64,26 +78,29 @@ _CFGS: dict = {}
 def _trace_for(cfg, batch_size: int, seq_len: int):
     from omegaconf import OmegaConf
 
-    key = OmegaConf.to_yaml({k: cfg[k] for k in ("model", "method", "task", "precision", "predict")}
-                            | {"train": {"gc": bool(cfg.train.get("gradient_checkpointing")),
+    # what the trace depends on (not the GPU, its count, the MFU or the epoch size)
+    key = OmegaConf.to_yaml({k: cfg[k] for k in ("model", "method", "task", "precision")}
+                            | {"attention": cfg.predict.attention,
+                               "train": {"gc": bool(cfg.train.get("gradient_checkpointing")),
                                          "clip": float(cfg.train.max_grad_norm)}})
     _CFGS[key] = cfg
     return _traced(key, batch_size, seq_len)
 
 
-def per_gpu(cols: dict, distributed: str | None, gpus: int, target: GPU) -> tuple[dict, int]:
-    """Memory of one of `gpus` GPUs, and the bytes each step communicates: DDP keeps a flat copy
-    of the gradients in its all-reduce buckets and all-reduces them; FSDP shards weights,
-    gradients and optimizer state, all-gathers the weights twice (forward, backward) and
-    reduce-scatters the gradients."""
+def per_gpu(cols: dict, distributed: str | None, gpus: int, target: GPU, grad_bytes: int) -> tuple[dict, int]:
+    """Memory of one of `gpus` GPUs, and the bytes each step communicates (`grad_bytes`: the
+    gradients of every trainable parameter, fp32): DDP keeps a flat copy of the gradients in its
+    all-reduce buckets for the whole run and all-reduces them; FSDP shards what is live at the
+    peak of weights, gradients and optimizer state, all-gathers the weights twice (forward,
+    backward) and reduce-scatters the gradients."""
     if gpus == 1:
         return cols, 0
-    grads, weights, optim = (cols["predicted_mem_grads_bytes"], cols["predicted_mem_weights_bytes"],
-                             cols["predicted_mem_optimizer_bytes"])
+    weights, optim = cols["predicted_mem_weights_bytes"], cols["predicted_mem_optimizer_bytes"]
     if distributed == "ddp":
-        extra, comm = grads, grads
+        extra, comm = grad_bytes, grad_bytes
     else:
-        extra, comm = -(weights + grads + optim) * (gpus - 1) // gpus, 2 * weights + grads
+        sharded = weights + cols["predicted_mem_grads_bytes"] + optim
+        extra, comm = -sharded * (gpus - 1) // gpus, 2 * weights + grad_bytes
     out = dict(cols)
     out["predicted_mem_total_bytes"] += extra
     out["predicted_mem_reserved_bytes"] = math.ceil(out["predicted_mem_total_bytes"] * memory.RESERVED_OVER_ALLOCATED)
@@ -91,21 +108,21 @@ def per_gpu(cols: dict, distributed: str | None, gpus: int, target: GPU) -> tupl
     return out, comm
 
 
-def _fits(cfg, target: GPU, batch_size: int, seq_len: int) -> bool:
+def _fits(cfg, target: GPU, batch_size: int, seq_len: int, grad_bytes: int = 0) -> bool:
     cols = memory.columns(_trace_for(cfg, batch_size, seq_len), cfg.precision.name, target)
-    return per_gpu(cols, cfg.train.get("distributed"), int(cfg.predict.gpus), target)[0]["predicted_fits"]
+    return per_gpu(cols, cfg.train.get("distributed"), int(cfg.predict.gpus), target, grad_bytes)[0]["predicted_fits"]
 
 
-def max_batch_size(cfg, target: GPU, seq_len: int, limit: int = 4096) -> int:
+def max_batch_size(cfg, target: GPU, seq_len: int, grad_bytes: int = 0, limit: int = 4096) -> int:
     """The largest batch whose step fits: doubling, then bisection (one trace per probe)."""
-    if not _fits(cfg, target, 1, seq_len):
+    if not _fits(cfg, target, 1, seq_len, grad_bytes):
         return 0
     low, high = 1, 2
-    while high <= limit and _fits(cfg, target, high, seq_len):
+    while high <= limit and _fits(cfg, target, high, seq_len, grad_bytes):
         low, high = high, high * 2
     while high - low > 1:
         mid = (low + high) // 2
-        low, high = (mid, high) if _fits(cfg, target, mid, seq_len) else (low, mid)
+        low, high = (mid, high) if _fits(cfg, target, mid, seq_len, grad_bytes) else (low, mid)
     return low
 
 
@@ -126,16 +143,16 @@ def predict_cell(cfg, row: dict) -> None:
     batch = int(cfg.train.batch_size)
     log.info("predict: %s x %d, %s, batch %d, seq %d (%s)", target.name, gpus, precision, batch, seq_len, source)
     step = _trace_for(cfg, batch, seq_len)
-    cols, comm_bytes = per_gpu(memory.columns(step, precision, target), distributed, gpus, target)
+    grad_bytes = 4 * int(row["params_trainable"])  # trainable parameters are fp32 (harness/precision.py)
+    cols, comm_bytes = per_gpu(memory.columns(step, precision, target), distributed, gpus, target, grad_bytes)
     row.update(cols)
     # time of an optimizer step (grad_accum_steps micro-batches) at the mean padded length: FLOPs
     # scale with tokens (the attention term is small at these lengths)
     accum = int(cfg.train.grad_accum_steps)
-    tokens = batch * accum * mean_len
     flops = step.flops * accum * mean_len / seq_len
     weight_bytes = cols["predicted_mem_weights_bytes"]
-    t = speed.step_time(flops, weight_bytes, int(tokens), target, cfg.method.name, precision, cfg.predict.mfu,
-                        comm_bytes, gpus)
+    t = speed.step_time(flops, weight_bytes, batch * mean_len, target, cfg.method.name, precision, cfg.predict.mfu,
+                        comm_bytes, gpus, int(row["params_trainable"]) // (gpus if distributed == "fsdp" else 1))
     examples_per_s = gpus * batch * accum / t.step_s
     row.update(predicted_gpu=target.name, predicted_gpus=gpus, predicted_seq_len=seq_len,
                predicted_mean_seq_len=mean_len, predicted_seq_len_source=source,
@@ -143,10 +160,11 @@ def predict_cell(cfg, row: dict) -> None:
                predicted_step_s=t.step_s, predicted_comm_s=t.comm_s, predicted_train_examples_per_s=examples_per_s,
                predicted_train_tokens_per_s=examples_per_s * mean_len, predicted_mfu=t.mfu,
                predicted_mfu_source=t.mfu_source, predicted_train_examples=examples,
+               predicted_reference=cfg.predict.get("reference"),
                predicted_hours_per_epoch=examples / examples_per_s / 3600 if examples else None,
                device=None)
     if cfg.predict.max_batch:
-        row["predicted_max_batch_size"] = max_batch_size(cfg, target, seq_len)
+        row["predicted_max_batch_size"] = max_batch_size(cfg, target, seq_len, grad_bytes)
     log.info("predicted on %s: allocated %.2f GB, reserved %.2f GB, fits %s; %.3f s/step, %.1f examples/s",
              target.name, cols["predicted_mem_total_bytes"] / 1e9, cols["predicted_mem_reserved_bytes"] / 1e9,
              cols["predicted_fits"], t.step_s, examples_per_s)

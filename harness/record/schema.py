@@ -165,6 +165,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("predicted_train_examples", _I, "predict: training examples of an epoch (predict.train_examples or the task's)"),
     ("predicted_mfu", _F, "predict: model FLOPs utilisation assumed"),
     ("predicted_mfu_source", _S, "predict: where the MFU came from"),
+    ("predicted_reference", _S, "predict: the published measurement the cell reproduces (predict.reference)"),
     # inference overhead
     ("latency_base_ms", _F, "median forward latency of the base model (fixed batch and length)"),
     ("latency_adapted_ms", _F, "same, adapted model, adapters unmerged"),

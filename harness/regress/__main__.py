@@ -1,5 +1,5 @@
 """`python -m harness.regress --baseline results/baselines/NAME.parquet [--current results/]
-[--tolerances conf/regress/default.yaml] [--format md|json] [--update]`
+[--tolerances conf/regress/default.yaml] [--format md|json] [--update] [--include-predicted]`
 
 Exit 0: nothing regressed. 1: something regressed. 2: bad input (nothing written).
 """
@@ -44,6 +44,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tolerances", type=Path, default=DEFAULT_RULES)
     parser.add_argument("--format", choices=["md", "json"], default="md")
     parser.add_argument("--update", action="store_true", help="write current rows as the new baseline (explicit)")
+    parser.add_argument("--include-predicted", action="store_true",
+                        help="also compare mode=predict rows (predictions, left out by default)")
     parser.add_argument("--fail-on-missing", action="store_true", help="exit 1 when a baseline row has no current row")
     args = parser.parse_args(argv)
     try:
@@ -56,7 +58,7 @@ def main(argv=None) -> int:
     except (ValueError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    result = compare(baseline, current, rules)
+    result = compare(baseline, current, rules, include_predicted=args.include_predicted)
     if args.format == "json":
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:

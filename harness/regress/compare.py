@@ -73,11 +73,19 @@ def _groups(df: pd.DataFrame) -> dict[tuple, pd.DataFrame]:
     return {k: g for k, g in df.groupby(df.apply(_key, axis=1), sort=True)} if not df.empty else {}
 
 
-def compare(baseline: pd.DataFrame, current: pd.DataFrame, rules: Rules) -> Comparison:
+def compare(baseline: pd.DataFrame, current: pd.DataFrame, rules: Rules, include_predicted: bool = False) -> Comparison:
     """Cells of current rows against the baseline's. Rows whose numbers meant something else when
     written (an older `semantics_version`) are never compared: a stale baseline fails the check,
-    stale current rows are left out with a warning."""
+    stale current rows are left out with a warning. Predictions (`mode=predict`) are not
+    measurements and are left out unless `include_predicted`."""
     out = Comparison()
+    if not include_predicted:
+        for side, frame in (("baseline", baseline), ("current", current)):
+            predicted = int((frame["mode"] == "predict").sum())
+            if predicted:
+                out.warnings.append(f"{side}: {predicted} predicted row(s) (mode=predict) left out "
+                                    f"(--include-predicted compares them)")
+        baseline, current = baseline[baseline["mode"] != "predict"], current[current["mode"] != "predict"]
     baseline, stale_baseline = current_semantics(baseline)
     current, stale_current = current_semantics(current)
     out.stale = [f"{_label(dict(zip(IDENTITY_COLUMNS, _key(row))))} (semantics v{int(row['semantics_version'])})"

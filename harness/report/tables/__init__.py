@@ -6,7 +6,7 @@ Adding a table = one module here plus one entry in TABLES.
 from __future__ import annotations
 
 from harness.report.tables import (belle_lora_vs_ft, glue_methods, memory_speed, method_properties,
-                                   param_accounting)
+                                   param_accounting, predicted_vs_published)
 
 TABLES = {
     "glue_methods": glue_methods.build,
@@ -14,4 +14,5 @@ TABLES = {
     "memory_speed": memory_speed.build,
     "param_accounting": param_accounting.build,
     "method_properties": method_properties.build,
+    "predicted_vs_published": predicted_vs_published.build,
 }

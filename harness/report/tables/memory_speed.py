@@ -8,6 +8,7 @@ import pandas as pd
 from harness.report import references
 from harness.report.cells import collapse_missing, number, reproduction_header, run_settings, train_rows
 from harness.report.render import MISSING, Grid, Report
+from harness.report.tables.predicted_vs_published import predict_rows
 
 GB = 1e9
 
@@ -87,11 +88,22 @@ def build(df: pd.DataFrame) -> Report:
             grids.append(Grid("Reproduced", ["Model", "Method", "Batch", "Precision"], []))
         grids[-1].footnotes = collapse_missing(missing)
     published = references.load("chatglm_memory_speed")
-    pub_body = [[r["method"], r["method_arg"], str(r["batch_size"]), r["precision"], f"{r['gpu_memory_gb']:g}",
-                 f"{r['examples_per_s']:g}"] for _, r in published.iterrows()]
-    grids.append(Grid("Published (ChatGLM-6B)", ["Method", "Arg", "Batch", "Precision", "GPU memory (GB)",
-                                                  "Examples/s"], pub_body))
+    predicted = predict_rows(df)
+    pub_body = []
+    for _, r in published.iterrows():
+        ref = f"glm_{r['method'].replace('_', '')}_b{r['batch_size']}_{r['precision']}"
+        row = predicted.loc[ref] if ref in predicted.index else None
+        pub_body.append([r["method"], r["method_arg"], str(r["batch_size"]), r["precision"], f"{r['gpu_memory_gb']:g}",
+                         _gb(row["predicted_mem_reserved_bytes"]) if row is not None else MISSING,
+                         _ratio(row["predicted_mem_reserved_bytes"] / GB, r["gpu_memory_gb"]) if row is not None
+                         else MISSING, f"{r['examples_per_s']:g}"])
+    grids.append(Grid("Published (ChatGLM-6B) beside predicted for its architecture",
+                      ["Method", "Arg", "Batch", "Precision", "GPU memory (GB)", "Predicted reserved (GB)",
+                       "Predicted / published", "Examples/s"], pub_body))
     notes = ["Published: ChatGLM-Efficient-Tuning README, hardware requirements (ChatGLM-6B, GPU).",
+             "Predicted (not measured): `mode=predict` for ChatGLM-6B's shapes written as GPT-NeoX "
+             "(conf/model/chatglm_6b_shape.yaml; the table names no sequence length: 512 tokens assumed, eager "
+             "attention, an 80 GB A100), `python -m harness.predict.published`; reserved peak, CUDA context apart.",
              "Rows: training runs of instruction (causal-LM) tasks, the table's setting.",
              "GPU: torch's allocated and reserved peaks of the training phase, and the device's own view through "
              "NVML (CUDA context included). The prediction (harness/measure/predicted_memory.py: weights + "
