@@ -24,13 +24,13 @@ def predict(*overrides) -> dict:
 
 def test_cli_writes_one_predicted_row(tmp_path):
     proc = run_cli("mode=predict", *COMMON, "precision=bf16", "train.batch_size=8", "predict.gpu=RTX4090",
-                   "predict.max_batch=true", f"results_dir={tmp_path}")
+                   f"results_dir={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = load_results(tmp_path)
     assert len(rows) == 1
     row = rows.iloc[0]
     assert row["mode"] == "predict" and row["status"] == "ok" and row["predicted_gpu"] == "RTX4090"
-    assert row["predicted_fits"] and row["predicted_max_batch_size"] >= 8
+    assert row["predicted_fits"] and pd.isna(row["predicted_max_batch_size"])  # searched only when asked
     assert row["predicted_mem_reserved_bytes"] >= row["predicted_mem_total_bytes"] > row["predicted_mem_weights_bytes"]
     assert row["predicted_step_s"] > 0 and row["predicted_train_tokens_per_s"] > 0 and 0 < row["predicted_mfu"] <= 1
     assert row["predicted_seq_len"] == 128 and row["params_trainable"] > 0  # count mode's columns too
@@ -89,3 +89,19 @@ def test_the_regression_gate_leaves_predictions_out():
     current = conform(pd.DataFrame([{**row, "predicted_mem_total_bytes": 100.0}]))
     result = compare(baseline, current, rules)
     assert not result.cells and not result.missing and any("predicted row" in w for w in result.warnings)
+
+
+def test_cells_recorded_before_predict_existed_keep_their_identity():
+    from omegaconf import OmegaConf
+
+    from harness.launch import config_hash
+
+    resolved = OmegaConf.to_container(make_cfg(), resolve=True)
+    before = {k: v for k, v in resolved.items() if k != "predict"}
+    before["train"] = {k: v for k, v in before["train"].items() if k != "gradient_checkpointing"}
+    assert config_hash(resolved) == config_hash(before)  # committed rows stay the same cells (resume skips them)
+    checkpointed = OmegaConf.to_container(make_cfg("train.gradient_checkpointing=true"), resolve=True)
+    assert config_hash(checkpointed) != config_hash(resolved)
+    on_a100 = OmegaConf.to_container(make_cfg("mode=predict", "predict.gpu=A100-80GB"), resolve=True)
+    on_h100 = OmegaConf.to_container(make_cfg("mode=predict", "predict.gpu=H100"), resolve=True)
+    assert config_hash(on_a100) != config_hash(on_h100)

@@ -22,13 +22,34 @@ def _added(rows: pd.DataFrame, model: str, method: str) -> float | None:
     return float(hit["params_added"].iloc[0]) if not hit.empty else None
 
 
+PARALLELISM = {"lora": "ddp", "full_ft": "fsdp"}  # conf/sweep/belle_predict.yaml: what the prediction assumes
+
+
+def predicted_hours(df: pd.DataFrame, base_model: str, method: str, examples_m: float) -> str:
+    """Hours per epoch predicted for 8 x A100-40GB (`+sweep=belle_predict`), scaled from its
+    2M-example epoch to the row's data; '— (does not fit)' when the step does not fit."""
+    model = {v: k for k, v in MODEL_NAMES.items()}.get(base_model.split("+")[0])
+    rows = df[(df["mode"] == "predict") & (df["status"] == "ok") & (df["model"] == model) & (df["method"] == method)
+              & (df["predicted_gpu"] == "A100-40GB") & (df["predicted_gpus"] == 8)
+              & (df["distributed"] == PARALLELISM.get(method)) & df["predicted_reference"].isna()]
+    if method == "lora":
+        rows = rows[rows["method_args"].fillna("").str.contains("o_proj")]
+    if rows.empty or pd.isna(examples_m):
+        return f"{MISSING} (not predicted)"
+    row = rows.sort_values("timestamp_utc").iloc[-1]
+    if not row["predicted_fits"]:
+        return f"{MISSING} (does not fit)"
+    return number(row["predicted_hours_per_epoch"] * examples_m * 1e6 / row["predicted_train_examples"], 1)
+
+
 def build(df: pd.DataFrame) -> Report:
     counts = df[(df["mode"] == "count") & df["model"].isin(list(MODEL_NAMES))]
     table4 = counts[counts["method_args"].fillna("").str.contains('"r": 8') &
                     counts["method_args"].fillna("").str.contains("o_proj")]
     published = references.load("belle_table4_lora_vs_ft")
     columns = ["Base model", "Method", "Train data", "Avg score (published)", "Avg score (reproduced)",
-               "Added params (published)", "Added params (reproduced)", "h/epoch (published)", "h/epoch (reproduced)"]
+               "Added params (published)", "Added params (reproduced)", "h/epoch (published)",
+               "h/epoch (predicted, 8×A100-40GB)", "h/epoch (reproduced)"]
     body = []
     for _, pub in published.iterrows():
         model = {v: k for k, v in MODEL_NAMES.items()}.get(pub["base_model"])
@@ -37,6 +58,7 @@ def build(df: pd.DataFrame) -> Report:
                      f"{MISSING} (not run)", f"{pub['additional_params_m']:g}M" if pd.notna(pub["additional_params_m"])
                      else MISSING, human_params(ours) if ours else MISSING,
                      f"{pub['train_hours_per_epoch']:g}" if pd.notna(pub["train_hours_per_epoch"]) else MISSING,
+                     predicted_hours(df, pub["base_model"], pub["method"], pub["train_examples_m"]),
                      f"{MISSING} (not run)"])
     instruct = df[(df["mode"] == "train") & df["task"].fillna("").str.startswith("instruct/")]
     own, cost_only, failed = [], [], []
@@ -71,7 +93,11 @@ def build(df: pd.DataFrame) -> Report:
              "Added params reproduced by count-only runs (`mode=count`, meta device) with `method=lora_belle_table4` "
              "(r=8 on q, v, o, gate, up, down), the setting that matches the published 17.9M / 28M. The BELLE "
              "repository's own config (`method=lora_belle_repo`, r=16 on all seven projections) gives 39.98M / 62.59M.",
-             "Scores need instruction tuning of LLaMA on BELLE data and an LLM judge; not run here."]
+             "Scores need instruction tuning of LLaMA on BELLE data and an LLM judge; not run here.",
+             "h/epoch predicted (not measured): `python -m harness +sweep=belle_predict` (mode=predict, no GPU) for "
+             "8 × A100-40GB, LoRA data-parallel (DDP), full fine-tuning sharded (FSDP, ZeRO-3-like), no CPU offload; "
+             "the table gives no sequence length or batch: 512 tokens, batch 8 per GPU and activation checkpointing "
+             "assumed; bf16 base, fp32 trainables. Scaled linearly from a 2M-example epoch to each row's data."]
     return Report("belle_lora_vs_ft", "Instruction tuning: LoRA vs full fine-tuning (BELLE Table 4 layout)",
                   reproduction_header(pd.concat([counts, instruct])), grids, notes,
                   details=run_settings(pd.concat([counts, instruct])))

@@ -14,7 +14,7 @@ SURVEY_NAME = {"lora": "LoRA", "bitfit": "BitFit", "ia3": "(IA)3", "prompt_tunin
 
 
 def build(df: pd.DataFrame) -> Report:
-    rows = df[df["status"] == "ok"]
+    rows = df[(df["status"] == "ok") & df["mode"].isin(["train", "count"])]  # predictions count nothing new
     survey = references.load("survey_param_counts").set_index("method")
     body = []
     for (model, label, mode), group in rows.groupby(["model", "method_label", "mode"], sort=True):

@@ -85,11 +85,12 @@ def build(df: pd.DataFrame) -> Report:
         else:
             mem_ratios.append(mem)
             tps_ratios.append(tps)
-        setting = f"{r['batch']} × {r['seq']}, {r['precision']}, {'checkpointing, ' if r['checkpointing'] else ''}{r['attention']}"
-        body.append([r["id"] + mark, r["model"], r["method"], setting, r["gpu"],
-                     number(r["published_gb"], 1) if r["published_gb"] is not None else MISSING,
-                     number(r["allocated_gb"], 1) if r["allocated_gb"] is not None else MISSING,
-                     number(r["reserved_gb"], 1) if r["reserved_gb"] is not None else MISSING,
+        setting = (f"{r['model']} {r['method']}, {r['batch']} × {r['seq']}, {r['precision']}"
+                   f"{', checkpointing' if r['checkpointing'] else ''}, {r['attention']}")
+        predicted_gb = (f"{number(r['allocated_gb'], 1)} / {number(r['reserved_gb'], 1)}"
+                        if r["reserved_gb"] is not None and pd.notna(r["reserved_gb"]) else MISSING)
+        body.append([r["id"] + mark, setting, r["gpu"],
+                     number(r["published_gb"], 1) if r["published_gb"] is not None else MISSING, predicted_gb,
                      number(mem, 2) if mem is not None else MISSING,
                      number(r["published_tps"], 0) if r["published_tps"] is not None else MISSING,
                      number(r["predicted_tps"], 0) if r["predicted_tps"] is not None else MISSING,
@@ -103,9 +104,9 @@ def build(df: pd.DataFrame) -> Report:
               f"under the table",
               f"Sources: {', '.join(sorted(set(table['source'])))}"]
     grid = Grid("Predicted (for the named GPU) beside published GPU measurements",
-                ["Reference", "Model", "Method", "Batch × seq, precision", "GPU", "Published (GB)",
-                 "Predicted allocated (GB)", "Predicted reserved (GB)", "Reserved / published", "Published tokens/s",
-                 "Predicted tokens/s", "Predicted / published"], body, footnotes=unmodelled)
+                ["Reference", "Setting (batch × length)", "GPU", "Published (GB)", "Predicted allocated / reserved (GB)",
+                 "Reserved / published", "Published tokens/s", "Predicted tokens/s", "Predicted / published"], body,
+                footnotes=unmodelled)
     notes = ["Every row is a prediction for a GPU this project did not use; none is a measurement.",
              "Published memory: the sources say \"GPU memory\" without naming the reading; the predicted reserved "
              "peak (torch's caching pool, what nvidia-smi shows less the CUDA context) is compared with it.",
