@@ -32,7 +32,7 @@ from harness.tasks.batching import encode
 from harness.tasks.glue import load_glue
 from harness.tasks.instruct import encode_sft, load_instruct
 from harness.training import schedule_steps, train
-from harness import evaluation
+from harness import evaluation, learning_curve
 
 log = logging.getLogger(__name__)
 
@@ -204,11 +204,16 @@ def train_and_measure(cfg, row: dict) -> None:
 
     log.info("evaluating on %d examples", n_eval)
     scores = evaluate()
+    curve = [*result.curve, scores.get("score")]
     row.update(score_selection="best_epoch" if cfg.train.eval_every_epoch else "final", score_epoch=result.epochs_run)
     if result.best_eval and (result.best_eval["score"] or -1e9) > (scores["score"] or -1e9):
         scores = result.best_eval
         row["score_epoch"] = result.best_epoch
     row.update(scores)
+    row.update(eval_curve=learning_curve.encode(curve), plateaued=learning_curve.plateaued(curve))
+    if row["plateaued"] is False:
+        row["warnings"] = "; ".join(filter(None, [row.get("warnings"), "not plateaued: the dev score was still rising "
+                                                  f"in the last epoch ({learning_curve.encode(curve)})"]))
     log.info("%s = %s", scores["score_name"], scores["score"])
 
     t_measure = time.perf_counter()  # the measurement passes after evaluation

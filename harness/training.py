@@ -46,6 +46,7 @@ class TrainResult:
     best_eval: Optional[dict] = None  # the best end-of-epoch evaluation (train.eval_every_epoch)
     best_epoch: Optional[int] = None
     epochs_run: int = 0
+    curve: list = field(default_factory=list)  # dev score after each epoch but the last (train.eval_every_epoch)
 
     @property
     def mean_padded_length(self) -> float | None:
@@ -141,6 +142,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
         if evaluate and train_cfg.eval_every_epoch and result.steps < total_steps:
             scores = evaluate()
             log.info("epoch %d eval: %s", epoch, scores)
+            result.curve.append(scores.get(score_key))
             if result.best_eval is None or (scores.get(score_key) or -1e9) > (result.best_eval.get(score_key) or -1e9):
                 result.best_eval, result.best_epoch = scores, epoch
             model.train()

@@ -11,6 +11,13 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # the suite's processes share the cores: one torch thread each, or their thread pools spin
+    # against each other and the cells' own processes (a cell sets its own train.num_threads)
+    import torch
+
+    torch.set_num_threads(1)
 CONF = REPO / "conf"
 GLUE_DIR = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "glue"))
 

@@ -7,7 +7,8 @@ padded tokens/s, model FLOPs per token and MFU, which epoch the score is from
 (and the status `no_learning`); 4 adds `semantics_version`, `precision_requested`,
 `precision_reason` and `cpu_native_bf16`; 5 adds `mode=predict` rows' columns (`predicted_*`
 for a named GPU: reserved memory, logits, workspace, CUDA context, fits, largest batch, step
-time, throughput, hours per epoch, MFU and its source) and `train_gradient_checkpointing`.
+time, throughput, hours per epoch, MFU and its source), `train_gradient_checkpointing`, and
+every run's learning curve (`eval_curve`, `plateaued`).
 Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
@@ -185,6 +186,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("score_selection", _S, "final (the model after training) | best_epoch (best end-of-epoch dev score, "
                             "train.eval_every_epoch, as the LoRA paper reports GLUE)"),
     ("score_epoch", _I, "the epoch whose evaluation the score columns hold"),
+    ("eval_curve", _S, "JSON list: the dev score after each epoch (train.eval_every_epoch), else after training"),
+    ("plateaued", _B, "false when the best dev score came in the last epoch, more than 0.5 points above the one "
+                      "before (harness/learning_curve.py); null with fewer than two scored epochs"),
     ("scorer", _S, "instruction tasks: gsm8k_exact_match | reference (ROUGE-L / final number) | llm_judge:<model>"),
     ("score_by_category", _S, "instruction tasks: JSON of category -> mean score"),
     ("eval_scored_examples", _I, "examples the scorer could score (BELLE rows without a reference are skipped)"),
