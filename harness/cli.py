@@ -8,6 +8,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from harness.lr_search import register_resolvers
+
+register_resolvers()  # ${mul:..} and ${best_lr:} in conf/train/default.yaml
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 CHECKED_GROUPS = ("model", "method", "task", "precision", "train", "sweep", "recipe")

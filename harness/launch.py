@@ -41,13 +41,14 @@ NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice")
 def config_hash(resolved: dict) -> str:
     """The cell's identity. Settings added after rows were recorded leave it unchanged while
     they are off, so those rows stay the same cells: `predict` outside mode=predict,
-    train.gradient_checkpointing when false."""
+    train.gradient_checkpointing when false, train.lr_factor when 1 and train.stage when null."""
     identity = {k: v for k, v in resolved.items() if k not in NON_IDENTITY_KEYS}
     if identity.get("mode") != "predict":
         identity.pop("predict", None)
     train = identity.get("train")
-    if isinstance(train, dict) and not train.get("gradient_checkpointing"):
-        identity["train"] = {k: v for k, v in train.items() if k != "gradient_checkpointing"}
+    if isinstance(train, dict):
+        at_default = {"gradient_checkpointing": False, "lr_factor": 1.0, "stage": None}
+        identity["train"] = {k: v for k, v in train.items() if k not in at_default or v != at_default[k]}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

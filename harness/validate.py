@@ -23,6 +23,8 @@ class TrainSchema:
     batch_size: int = 32
     grad_accum_steps: int = 1
     lr: float = 5e-4
+    lr_factor: float = 1.0
+    stage: Optional[str] = None
     weight_decay: float = 0.0
     epochs: float = 1.0
     max_steps: Optional[int] = None
@@ -91,6 +93,10 @@ def validate(cfg: DictConfig) -> None:
     if cfg.mode == "predict":
         _check_predict(cfg)
     check_distributed_mode(cfg.train)
+    from harness.lr_search import STAGES
+
+    if cfg.train.get("stage") not in STAGES:
+        raise ConfigError(f"train.stage={cfg.train.stage!r}; valid: null, lr_search, final")
     for field in ("batch_size", "grad_accum_steps", "max_seq_length", "nproc_per_node"):
         if cfg.train[field] < 1:
             raise ConfigError(f"train.{field}={cfg.train[field]}: expected a positive integer")

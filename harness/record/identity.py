@@ -33,6 +33,18 @@ def _pooling(cfg) -> str | None:
         return None
 
 
+def _search_grid(cfg) -> str | None:
+    """JSON {lr: dev score} of the stage-1 runs a final-stage cell chose its learning rate from."""
+    from harness.lr_search import _rows, method_args_json, search_grid
+
+    try:
+        grid = search_grid(_rows(str(cfg.results_dir)), cfg.model.name, cfg.method.name, method_args_json(cfg),
+                           cfg.task.name)
+    except Exception:  # recorded where it matters: the run cannot resolve its lr either
+        return None
+    return json.dumps({f"{lr:g}": score for lr, score in sorted(grid.items())})
+
+
 def identity_columns(cfg, spec: dict) -> dict:
     from harness.methods import NOT_ARGS, get_method
 
@@ -40,8 +52,13 @@ def identity_columns(cfg, spec: dict) -> dict:
     method_args = {k: v for k, v in method.items() if k not in NOT_ARGS}
     label = get_method(cfg.method.name).label(method_args, cfg.method.get("variant"))
     recipe = cfg.method.get("recipe") or {}
-    lr_source = (f"method recipe: {recipe.get('source')}" if recipe.get("lr") is not None
-                 and float(recipe["lr"]) == float(cfg.train.lr) else "train.lr override")
+    stage, factor = cfg.train.get("stage"), float(cfg.train.get("lr_factor", 1.0))
+    if stage == "final":
+        lr_source = "lr search: the stage-1 learning rate with the best dev score (harness/lr_search.py)"
+    elif recipe.get("lr") is not None and float(recipe["lr"]) * factor == float(cfg.train.lr):
+        lr_source = f"method recipe{f' x {factor:g}' if factor != 1 else ''}: {recipe.get('source')}"
+    else:
+        lr_source = "train.lr override"
     return {
         "run_id": spec["run_id"], "config_hash": spec["config_hash"],
         "timestamp_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -60,4 +77,5 @@ def identity_columns(cfg, spec: dict) -> dict:
         "max_eval_samples": cfg.data.max_eval_samples, "distributed": cfg.train.get("distributed"),
         "train_compile": bool(cfg.train.get("compile")),
         "train_gradient_checkpointing": bool(cfg.train.get("gradient_checkpointing")),
+        "stage": stage, "lr_factor": factor, "lr_search_grid": _search_grid(cfg) if stage == "final" else None,
     }

@@ -8,7 +8,8 @@ padded tokens/s, model FLOPs per token and MFU, which epoch the score is from
 `precision_reason` and `cpu_native_bf16`; 5 adds `mode=predict` rows' columns (`predicted_*`
 for a named GPU: reserved memory, logits, workspace, CUDA context, fits, largest batch, step
 time, throughput, hours per epoch, MFU and its source), `train_gradient_checkpointing`, and
-every run's learning curve (`eval_curve`, `plateaued`).
+every run's learning curve (`eval_curve`, `plateaued`), and the learning-rate search's `stage`,
+`lr_factor` and `lr_search_grid`.
 Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
@@ -84,6 +85,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("distributed", _S, "data parallelism of the run: ddp | fsdp; null = one process"),
     ("train_compile", _B, "the training forward ran through torch.compile"),
     ("train_gradient_checkpointing", _B, "activation checkpointing of every layer (recomputed in backward)"),
+    ("stage", _S, "null | lr_search (the recipe's lr x lr_factor, one seed) | final (lr chosen on dev by lr_search)"),
+    ("lr_factor", _F, "the recipe's learning rate was multiplied by this (train.lr_factor)"),
+    ("lr_search_grid", _S, "final stage: JSON {lr: best dev score} of the lr_search runs the lr was chosen from"),
     ("train_examples", _I, "training examples actually used"),
     ("train_examples_full", _I, "size of the task's full training split"),
     ("eval_examples", _I, "evaluation examples actually scored"),

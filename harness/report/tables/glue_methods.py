@@ -73,6 +73,28 @@ def method_cells(rows: pd.DataFrame, label: str, missing: list, warned: list) ->
     return cells, means
 
 
+def chosen_rates(rows: pd.DataFrame) -> Grid | None:
+    """Method x task: the learning rate the lr_search stage chose on dev, and the grid it chose
+    from (final-stage rows, harness/lr_search.py); None when no row ran that stage."""
+    final = rows[(rows["stage"] == "final") & (rows["status"] == "ok")]
+    if final.empty:
+        return None
+    tasks = sorted(final["task"].unique())
+    body = []
+    for label, group in final.groupby("method_label", sort=True):
+        cells = []
+        for task in tasks:
+            hit = group[group["task"] == task]
+            if hit.empty:
+                cells.append(MISSING)
+                continue
+            grid = hit["lr_search_grid"].dropna()
+            cells.append(f"{hit['lr'].iloc[0]:g}" + (f" (of {grid.iloc[0]})" if not grid.empty else ""))
+        body.append([label, *cells])
+    return Grid("Learning rate chosen on dev (lr_search stage; lr: best dev score)", ["Method", *tasks], body,
+                collapsed=True)
+
+
 def build(df: pd.DataFrame) -> Report:
     rows = train_rows(df)
     rows = rows[rows["task"].fillna("").str.startswith("glue/") & ~rows["random_init"].fillna(False).astype(bool)]
@@ -96,6 +118,9 @@ def build(df: pd.DataFrame) -> Report:
             best = max(v for _, v in values)
             bold |= {(r, col + 2) for r, v in values if v == best}
     grids = [Grid("Reproduced", columns, body, bold, collapse_missing(missing)), side_by_side(reproduced)]
+    chosen = chosen_rates(rows)
+    if chosen is not None:
+        grids.append(chosen)
     published = references.load("adalora_table1_deberta_v3_base_glue")
     notes = ["Published: Zhang et al. 2023 (AdaLoRA), Table 1, DeBERTaV3-base, mean of 5 seeds."]
     notes += [f"⚠ {w}" for w in warned]
