@@ -66,3 +66,19 @@ def test_a_glue_run_records_its_curve_and_whether_it_levelled_off():
     assert row["score"] == max(curve)  # the best end-of-epoch score, as the recipe reports
     if row["plateaued"] is False:
         assert "not plateaued" in row["warnings"]
+
+
+def test_the_curves_figure_draws_each_task_with_more_than_one_epoch(tmp_path):
+    import pandas as pd
+
+    from harness.record.store import conform
+    from harness.report.plots import learning_curves
+
+    rows = conform(pd.DataFrame([
+        {"run_id": "a", "mode": "train", "status": "ok", "task": "glue/mrpc", "method_label": "lora r=8", "seed": 1,
+         "eval_curve": encode([0.7, 0.75, 0.78]), "plateaued": False, "random_init": False},
+        {"run_id": "b", "mode": "train", "status": "ok", "task": "glue/stsb", "method_label": "bitfit", "seed": 1,
+         "eval_curve": encode([0.8]), "plateaued": None, "random_init": False}]))
+    paths = learning_curves(rows, tmp_path)
+    assert [p.name for p in paths] == ["learning_curves.png"] and paths[0].stat().st_size > 1000
+    assert learning_curves(rows[rows["run_id"] == "b"], tmp_path) == []  # one epoch is no curve

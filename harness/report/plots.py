@@ -100,5 +100,31 @@ def throughput_bars(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return [_save(fig, out_dir, "throughput")]
 
 
-FIGURES = {"glue_methods": [score_vs_params], "memory_speed": [memory_vs_batch],
+def learning_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Dev score after each epoch, one panel per GLUE task, one line per method (seed 1, or the
+    lowest seed a method ran); dashed where the run had not levelled off (`plateaued` false)."""
+    from harness.learning_curve import decode
+
+    rows = ok_train_rows(df)
+    rows = rows[rows["task"].fillna("").str.startswith("glue/") & rows["eval_curve"].notna()
+                & ~rows["random_init"].fillna(False).astype(bool)]
+    rows = rows[rows["eval_curve"].map(lambda c: len(decode(c)) > 1)]
+    if rows.empty:
+        return []
+    tasks = sorted(rows["task"].unique())
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for label, g in rows[rows["task"] == task].groupby("method_label", sort=True):
+            r = g.sort_values("seed").iloc[0]
+            curve = [None if v is None else 100 * v for v in decode(r["eval_curve"])]
+            ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=label,
+                    ls="--" if r["plateaued"] is False else "-")
+        ax.set_title(task.split("/")[1].upper())
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("dev score")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    return [_save(fig, out_dir, "learning_curves")]
+
+
+FIGURES = {"glue_methods": [score_vs_params, learning_curves], "memory_speed": [memory_vs_batch],
            "method_properties": [throughput_bars]}
