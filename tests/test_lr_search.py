@@ -73,3 +73,22 @@ def test_the_method_comparison_shows_the_chosen_rate_per_method_and_task():
     grid = next(g for g in report.grids if g.caption.startswith("Learning rate chosen on dev"))
     assert grid.columns == ["Method", "glue/mrpc", "glue/stsb"]
     assert grid.rows == [["lora r=8", '0.001 (of {"0.001": 0.78})', "0.003"]]
+
+
+def test_the_method_comparison_sets_our_ranking_beside_the_papers():
+    import pandas as pd
+
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    # the paper's MRPC order: lora r=8 89.95 > full_ft 89.46 > bitfit 87.75; ours puts full FT first
+    # (one swapped pair of three: tau = (2 - 1) / 3), the same in every resample of our two seeds
+    ours = {"full_ft": [0.80, 0.82], "lora r=8": [0.78, 0.79], "bitfit": [0.70, 0.71]}
+    rows = conform(pd.DataFrame([{"run_id": f"{m}{s}", "mode": "train", "status": "ok", "model": "minilm_l6",
+                                  "method": m.split()[0], "method_label": m, "task": "glue/mrpc", "precision": "fp32",
+                                  "seed": s, "metric_accuracy": v, "random_init": False}
+                                 for m, values in ours.items() for s, v in enumerate(values, 1)]))
+    grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Ranking"))
+    task, n, tau, gaps = grid.rows[0]
+    assert task == "MRPC Acc" and n == "3" and tau == "+0.33 [+0.33, +0.33]"
+    assert "bitfit -1.7 / -10.5" in gaps

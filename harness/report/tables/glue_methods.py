@@ -73,6 +73,39 @@ def method_cells(rows: pd.DataFrame, label: str, missing: list, warned: list) ->
     return cells, means
 
 
+def ranking_grid(rows: pd.DataFrame) -> Grid | None:
+    """Per task: Kendall's tau between the paper's order of the methods both tables have and
+    ours (seed means), with a 95 % bootstrap interval over our seeds; and each method's gap to
+    full fine-tuning, published and reproduced (points)."""
+    from harness.report.ranking import gaps_to_full, tau_interval
+
+    published = references.load("adalora_table1_deberta_v3_base_glue")
+    ok = rows[rows["status"] == "ok"]
+    body = []
+    for header, task, metric, ref in COLUMNS:
+        task_rows = ok[ok["task"] == task]
+        if task_rows.empty:
+            continue
+        pub, seeds = {}, {}
+        for _, p in published.iterrows():
+            label = PUBLISHED_TO_LABEL.get((p["method"], p["budget_params"]))
+            values = [100 * v for v in task_rows.loc[task_rows["method_label"] == label, metric].dropna()]
+            if label and values:
+                pub[label], seeds[label] = float(p[ref]), values
+        if len(pub) < 3:
+            continue
+        tau, lo, hi = tau_interval(pub, seeds)
+        ours = {m: sum(v) / len(v) for m, v in seeds.items()}
+        gaps = [f"{m} {gaps_to_full(pub).get(m, 0):+.1f} / {gaps_to_full(ours).get(m, 0):+.1f}"
+                for m in sorted(pub) if m != "full_ft"] if "full_ft" in pub else []
+        body.append([header, str(len(pub)), f"{tau:+.2f} [{lo:+.2f}, {hi:+.2f}]" if tau is not None else MISSING,
+                     "; ".join(gaps) or MISSING])
+    if not body:
+        return None
+    return Grid("Ranking: Kendall's tau with the paper's order (95 % interval over seeds), gap to full FT "
+                "(published / reproduced, points)", ["Task", "Methods", "tau", "Gap to full FT"], body)
+
+
 def chosen_rates(rows: pd.DataFrame) -> Grid | None:
     """Method x task: the learning rate the lr_search stage chose on dev, and the grid it chose
     from (final-stage rows, harness/lr_search.py); None when no row ran that stage."""
@@ -118,6 +151,9 @@ def build(df: pd.DataFrame) -> Report:
             best = max(v for _, v in values)
             bold |= {(r, col + 2) for r, v in values if v == best}
     grids = [Grid("Reproduced", columns, body, bold, collapse_missing(missing)), side_by_side(reproduced)]
+    agreement = ranking_grid(rows)
+    if agreement is not None:
+        grids.append(agreement)
     chosen = chosen_rates(rows)
     if chosen is not None:
         grids.append(chosen)
