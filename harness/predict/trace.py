@@ -102,7 +102,8 @@ def quantisable_linears(model: nn.Module, keep: list[str]) -> list[nn.Linear]:
 def build_model(model_cfg, task, method, args, precision: str, ctx_steps: int = 1000,
                 attention: str = "sdpa", gradient_checkpointing: bool = False, device: str = "meta"):
     """The model as the harness trains it, on `device` ("meta": for fake tensors; "cpu": real,
-    random weights). Returns (model, names of quantisable linear modules' weights as traced)."""
+    random weights). Returns (model, the task head's module names, the weights bitsandbytes would
+    quantise, as traced)."""
     from harness.run import method_context
 
     config = loading.build_config(model_cfg, task)
