@@ -18,7 +18,6 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from omegaconf import DictConfig, OmegaConf
@@ -26,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from harness import claims
 from harness.distributed import MODES as DISTRIBUTED_MODES
 from harness.lifetime import PARENT_PID_ENV, die_with_parent, sweep_gone
-from harness.record.store import RUNS_SUBDIR, current_semantics, load_results, read_table, result_files, write_row
+from harness.record.store import RUNS_SUBDIR, current_semantics, load_results, write_row
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,30 +51,14 @@ def config_hash(resolved: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-_READ: dict[Path, tuple[tuple[float, int], "pd.DataFrame"]] = {}  # file -> (mtime, size), its launch columns
-_LAUNCH_COLUMNS = ["config_hash", "sweep_dir"]
+_READ: dict = {}  # result file -> its launch columns (load_results' memo)
 
 
 def _launch_rows(results_dir: Path) -> "pd.DataFrame":
     """The columns launching needs (identity hash, sweep, status, semantics) of every row. A
     sweep running in one process (predictions) asks once per cell: each file is read once,
-    then again only if it changed; result files are written once and never edited."""
-    import pandas as pd
-
-    frames = []
-    for path in result_files(results_dir):
-        stat = path.stat()
-        stamp = (stat.st_mtime, stat.st_size)
-        cached = _READ.get(path)
-        if cached is None or cached[0] != stamp:
-            try:
-                cached = (stamp, read_table(path, _LAUNCH_COLUMNS))
-            except ValueError as exc:
-                log.warning("skipping %s", exc)
-                continue
-            _READ[path] = cached
-        frames.append(cached[1])
-    return pd.concat(frames, ignore_index=True) if frames else load_results(results_dir, _LAUNCH_COLUMNS)
+    then again only if it changed."""
+    return load_results(results_dir, ["config_hash", "sweep_dir"], memo=_READ)
 
 
 def has_ok_row(results_dir: Path, chash: str) -> bool:

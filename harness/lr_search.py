@@ -20,7 +20,7 @@ from harness.errors import ConfigError
 STAGES = (None, "lr_search", "final")
 
 
-def _rows(results_dir: str):
+def search_rows(results_dir: str):
     from harness.record.store import current_semantics, load_results
 
     rows = current_semantics(load_results(results_dir, columns=["model", "method", "method_args", "task", "stage",
@@ -40,23 +40,15 @@ def choose(grid: dict[float, float]) -> float:
     return max(sorted(grid), key=lambda lr: grid[lr])
 
 
-def method_args_json(cfg) -> str:
-    """The method's arguments as the row records them (`method_args`)."""
-    from omegaconf import OmegaConf
-
-    from harness.methods import NOT_ARGS
-
-    method = OmegaConf.to_container(cfg.method, resolve=True)
-    return json.dumps({k: v for k, v in method.items() if k not in NOT_ARGS}, sort_keys=True)
-
-
 def best_lr(*, _root_) -> float:
     """Resolver `${best_lr:}`: the stage-1 learning rate that scored best for this cell."""
     results = str(_root_.results_dir)
     if not Path(results).exists():
         raise ConfigError(f"train.lr=${{best_lr:}}: results_dir={results} has no rows; run the lr_search stage first")
-    grid = search_grid(_rows(results), _root_.model.name, _root_.method.name, method_args_json(_root_),
-                       _root_.task.name)
+    from harness.record.identity import method_args
+
+    grid = search_grid(search_rows(results), _root_.model.name, _root_.method.name,
+                       json.dumps(method_args(_root_), sort_keys=True), _root_.task.name)
     if not grid:
         raise ConfigError(f"train.lr=${{best_lr:}}: no ok lr_search row for model={_root_.model.name} "
                           f"method={_root_.method.name} task={_root_.task.name} in {results}; run the lr_search "

@@ -8,10 +8,8 @@ count mode's (meta device), so a predict row also says what trains.
 from __future__ import annotations
 
 import logging
-import math
-from functools import lru_cache
 
-from harness.errors import ConfigError, UnsupportedError
+from harness.errors import UnsupportedError
 from harness.methods import get_method, parse_args
 from harness.precision import get_precision
 from harness.predict import memory, speed
@@ -63,28 +61,24 @@ def _data_lengths(cfg, task) -> tuple[int, float, str, int | None]:
     return max(widths), mean, "the task's data with the harness's batching", n_full
 
 
-@lru_cache(maxsize=64)
-def _traced(key: tuple, batch_size: int, seq_len: int):
-    cfg = _CFGS[key]
-    task, method = get_task(cfg.task.name), get_method(cfg.method.name)
-    return trace(cfg.model, task, method, parse_args(method, cfg.method), cfg.precision.name, batch_size, seq_len,
-                 attention=cfg.predict.attention, gradient_checkpointing=bool(cfg.train.get("gradient_checkpointing")),
-                 foreach=True, max_grad_norm=float(cfg.train.max_grad_norm), round_to=CUDA_ALLOCATOR_ROUNDING)
-
-
-_CFGS: dict = {}
+_TRACES: dict = {}  # a sweep of predictions traces each step once, whatever the GPU
 
 
 def _trace_for(cfg, batch_size: int, seq_len: int):
     from omegaconf import OmegaConf
 
     # what the trace depends on (not the GPU, its count, the MFU or the epoch size)
-    key = OmegaConf.to_yaml({k: cfg[k] for k in ("model", "method", "task", "precision")}
-                            | {"attention": cfg.predict.attention,
-                               "train": {"gc": bool(cfg.train.get("gradient_checkpointing")),
-                                         "clip": float(cfg.train.max_grad_norm)}})
-    _CFGS[key] = cfg
-    return _traced(key, batch_size, seq_len)
+    key = (OmegaConf.to_yaml({k: cfg[k] for k in ("model", "method", "task", "precision")}
+                             | {"attention": cfg.predict.attention,
+                                "train": {"gc": bool(cfg.train.get("gradient_checkpointing")),
+                                          "clip": float(cfg.train.max_grad_norm)}}), batch_size, seq_len)
+    if key not in _TRACES:
+        task, method = get_task(cfg.task.name), get_method(cfg.method.name)
+        _TRACES[key] = trace(cfg.model, task, method, parse_args(method, cfg.method), cfg.precision.name, batch_size,
+                             seq_len, attention=cfg.predict.attention,
+                             gradient_checkpointing=bool(cfg.train.get("gradient_checkpointing")), foreach=True,
+                             max_grad_norm=float(cfg.train.max_grad_norm), round_to=CUDA_ALLOCATOR_ROUNDING)
+    return _TRACES[key]
 
 
 def per_gpu(cols: dict, distributed: str | None, gpus: int, target: GPU, grad_bytes: int) -> tuple[dict, int]:
@@ -101,11 +95,8 @@ def per_gpu(cols: dict, distributed: str | None, gpus: int, target: GPU, grad_by
     else:
         sharded = weights + cols["predicted_mem_grads_bytes"] + optim
         extra, comm = -sharded * (gpus - 1) // gpus, 2 * weights + grad_bytes
-    out = dict(cols)
-    out["predicted_mem_total_bytes"] += extra
-    out["predicted_mem_reserved_bytes"] = math.ceil(out["predicted_mem_total_bytes"] * memory.RESERVED_OVER_ALLOCATED)
-    out["predicted_fits"] = out["predicted_mem_reserved_bytes"] + memory.CUDA_CONTEXT_BYTES <= target.memory_bytes
-    return out, comm
+    total = cols["predicted_mem_total_bytes"] + extra
+    return {**cols, "predicted_mem_total_bytes": total, **memory.reserved_and_fits(total, target)}, comm
 
 
 def _fits(cfg, target: GPU, batch_size: int, seq_len: int, grad_bytes: int = 0) -> bool:
@@ -135,9 +126,7 @@ def predict_cell(cfg, row: dict) -> None:
     if p.autocast == "bfloat16" and not target.bf16:
         raise UnsupportedError(f"precision={precision}: {target.name} has no bf16; use fp16 or amp_fp16")
     task = get_task(cfg.task.name)
-    gpus, distributed = int(cfg.predict.gpus), cfg.train.get("distributed")
-    if gpus > 1 and distributed not in ("ddp", "fsdp"):
-        raise ConfigError(f"predict.gpus={gpus}: needs train.distributed=ddp|fsdp")
+    gpus, distributed = int(cfg.predict.gpus), cfg.train.get("distributed")  # checked together by harness.validate
     count_only(cfg, row)  # parameter columns, as count mode gives them
     seq_len, mean_len, source, examples = sequence_lengths(cfg, task)
     batch = int(cfg.train.batch_size)
@@ -161,8 +150,7 @@ def predict_cell(cfg, row: dict) -> None:
                predicted_train_tokens_per_s=examples_per_s * mean_len, predicted_mfu=t.mfu,
                predicted_mfu_source=t.mfu_source, predicted_train_examples=examples,
                predicted_reference=cfg.predict.get("reference"),
-               predicted_hours_per_epoch=examples / examples_per_s / 3600 if examples else None,
-               device=None)
+               predicted_hours_per_epoch=examples / examples_per_s / 3600 if examples else None)
     if cfg.predict.max_batch:
         row["predicted_max_batch_size"] = max_batch_size(cfg, target, seq_len, grad_bytes)
     log.info("predicted on %s: allocated %.2f GB, reserved %.2f GB, fits %s; %.3f s/step, %.1f examples/s",

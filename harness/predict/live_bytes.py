@@ -96,7 +96,7 @@ class LiveBytes(TorchDispatchMode):
         self._info: WeakIdKeyDictionary = WeakIdKeyDictionary()  # storage -> [bytes, category]
         self._live = [0] * len(CATEGORIES)
         self._round_to = round_to
-        self._rows: list[tuple[int, int, int, int]] = []
+        self._rows: list[tuple[int, ...]] = []  # live bytes per category after each op
         self._category = ACTIVATIONS
         self._hooks = []
 

@@ -4,7 +4,7 @@ The trace gives the peak of live tensor bytes and its split (weights, gradients,
 state, activations; harness/predict/live_bytes.py). Added here, each a column of the row:
 
 - quantised storage: int8/int4 runs are traced with the linear layers bitsandbytes would
-  quantise at the harness's unquantised dtype (fp32), then those weights are replaced by what
+  quantise in its compute dtype (int4: bf16; int8: the harness's fp32), then those weights are replaced by what
   bitsandbytes stores (0.50): LLM.int8 = 1 byte per entry + one fp32 scale per output row;
   NF4 with double quantisation (QLoRA) = 0.5 byte per entry + one 8-bit absmax per 64-entry block
   + one fp32 scale per 256 blocks. Plus one dequantised 16-bit copy of the largest such layer,
@@ -53,6 +53,14 @@ def cublas_workspace_bytes(gpu: GPU) -> int:
     return 32 * MIB if gpu.name.split("-")[0] in HOPPER_AND_LATER else 4096 * 1024 * 2 + 16 * 1024 * 8
 
 
+def reserved_and_fits(allocated: int, gpu: GPU) -> dict:
+    """The reserved pool over an allocated peak (rounded up to the allocator's 2 MiB segments)
+    and whether it fits on `gpu` beside the CUDA context."""
+    reserved = math.ceil(allocated * RESERVED_OVER_ALLOCATED / (2 * MIB)) * 2 * MIB
+    return {"predicted_mem_reserved_bytes": reserved, "predicted_mem_cuda_context_bytes": CUDA_CONTEXT_BYTES,
+            "predicted_fits": reserved + CUDA_CONTEXT_BYTES <= gpu.memory_bytes}
+
+
 def columns(step: StepTrace, precision: str, gpu: GPU | None) -> dict:
     """The predicted_mem_* columns of a traced step, for `gpu` (None: the live tensor bytes of
     the device the step ran on, as the CPU check compares them)."""
@@ -74,7 +82,5 @@ def columns(step: StepTrace, precision: str, gpu: GPU | None) -> dict:
         "predicted_mem_workspace_bytes": fixed, "predicted_mem_total_bytes": allocated,
     }
     if gpu:
-        reserved = math.ceil(allocated * RESERVED_OVER_ALLOCATED / (2 * MIB)) * 2 * MIB
-        cols.update(predicted_mem_reserved_bytes=reserved, predicted_mem_cuda_context_bytes=CUDA_CONTEXT_BYTES,
-                    predicted_fits=reserved + CUDA_CONTEXT_BYTES <= gpu.memory_bytes)
+        cols.update(reserved_and_fits(allocated, gpu))
     return cols

@@ -35,22 +35,29 @@ def _pooling(cfg) -> str | None:
 
 def _search_grid(cfg) -> str | None:
     """JSON {lr: dev score} of the stage-1 runs a final-stage cell chose its learning rate from."""
-    from harness.lr_search import _rows, method_args_json, search_grid
+    from harness.lr_search import search_grid, search_rows
 
     try:
-        grid = search_grid(_rows(str(cfg.results_dir)), cfg.model.name, cfg.method.name, method_args_json(cfg),
-                           cfg.task.name)
+        grid = search_grid(search_rows(str(cfg.results_dir)), cfg.model.name, cfg.method.name,
+                           json.dumps(method_args(cfg), sort_keys=True), cfg.task.name)
     except Exception:  # recorded where it matters: the run cannot resolve its lr either
         return None
     return json.dumps({f"{lr:g}": score for lr, score in sorted(grid.items())})
 
 
-def identity_columns(cfg, spec: dict) -> dict:
-    from harness.methods import NOT_ARGS, get_method
+def method_args(cfg) -> dict:
+    """The method's arguments: what a row records, as JSON with sorted keys, in `method_args`."""
+    from harness.methods import NOT_ARGS
 
     method = OmegaConf.to_container(cfg.method, resolve=True)
-    method_args = {k: v for k, v in method.items() if k not in NOT_ARGS}
-    label = get_method(cfg.method.name).label(method_args, cfg.method.get("variant"))
+    return {k: v for k, v in method.items() if k not in NOT_ARGS}
+
+
+def identity_columns(cfg, spec: dict) -> dict:
+    from harness.methods import get_method
+
+    args = method_args(cfg)
+    label = get_method(cfg.method.name).label(args, cfg.method.get("variant"))
     recipe = cfg.method.get("recipe") or {}
     stage, factor = cfg.train.get("stage"), float(cfg.train.get("lr_factor", 1.0))
     if stage == "final":
@@ -67,7 +74,7 @@ def identity_columns(cfg, spec: dict) -> dict:
         "model_weights_source": weights_source(cfg.model), "tokenizer_name_or_path": _tokenizer_source(cfg.model),
         "head_pooling": _pooling(cfg), "lr_source": lr_source,
         "random_init": bool(cfg.model.random_init), "method": cfg.method.name,
-        "method_args": json.dumps(method_args, sort_keys=True), "method_label": label,
+        "method_args": json.dumps(args, sort_keys=True), "method_label": label,
         "task": cfg.task.name, "precision": cfg.precision.name,
         "precision_requested": (cfg.get("precision_choice") or {}).get("requested", cfg.precision.name),
         "precision_reason": (cfg.get("precision_choice") or {}).get("reason"),

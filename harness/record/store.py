@@ -67,19 +67,30 @@ def result_files(results_dir: str | os.PathLike) -> list[Path]:
                   and "baselines" not in p.relative_to(root).parts)  # baselines are read by regress only
 
 
-def load_results(results_dir: str | os.PathLike = "results", columns: list[str] | None = None) -> pd.DataFrame:
+def load_results(results_dir: str | os.PathLike = "results", columns: list[str] | None = None,
+                 memo: dict | None = None) -> pd.DataFrame:
     """Every row under results_dir as one DataFrame with the current schema's columns (or only
     `columns`, plus run_id and status: much less to read for large sweeps).
 
     A file that cannot be read (truncated, not Parquet) is skipped with a warning naming it;
-    it never hides the other rows.
+    it never hides the other rows. `memo` (path -> (mtime, size), frame), kept by a caller that
+    reads the folder again and again with the same `columns`, spares re-reading unchanged files.
     """
     frames = []
     for path in result_files(results_dir):
+        stat = path.stat()
+        stamp = (stat.st_mtime, stat.st_size)
+        if memo is not None and path in memo and memo[path][0] == stamp:
+            frames.append(memo[path][1])
+            continue
         try:
-            frames.append(read_table(path, columns))
+            frame = read_table(path, columns)
         except ValueError as exc:
             log.warning("skipping %s", exc)
+            continue
+        frames.append(frame)
+        if memo is not None:
+            memo[path] = (stamp, frame)
     if not frames:
         return conform(empty_frame(), columns)
     rows = pd.concat(frames, ignore_index=True)

@@ -32,6 +32,25 @@ CELLS = [  # (model, method, precision, batch[, gradient checkpointing]): each m
 # past their layer's backward (+38 % on MiniLM): a known limit of the trace (README).
 
 
+def cell_config(cell):
+    """(config, checkpointed) of one cell of CELLS."""
+    family, method, precision, batch, checkpointed = (*cell, False)[:5]
+    model, task, seq = MODELS[family]
+    cfg = make_cfg(f"model={model}", f"task={task}", f"method={method}", f"precision={precision}",
+                   f"train.batch_size={batch}", f"train.max_seq_length={seq}", "data.max_train_samples=64",
+                   "train.max_steps=2", "train.num_threads=1", f"data.glue_dir={GLUE_DIR}",
+                   f"train.gradient_checkpointing={str(checkpointed).lower()}")
+    return cfg, checkpointed
+
+
+def traced_peak(cfg, checkpointed: bool) -> int:
+    """The fake-tensor trace's live-bytes peak of the cell's step, as the CPU check compares it."""
+    m = get_method(cfg.method.name)
+    step = trace(cfg.model, get_task(cfg.task.name), m, parse_args(m, cfg.method), cfg.precision.name,
+                 cfg.train.batch_size, cfg.train.max_seq_length, foreach=None, gradient_checkpointing=checkpointed)
+    return memory.columns(step, cfg.precision.name, gpu=None)["predicted_mem_total_bytes"]
+
+
 def real_peak(cfg) -> tuple[int, int]:
     """(peak live bytes over two real steps of the harness's loop, widest batch)."""
     task, method = get_task(cfg.task.name), get_method(cfg.method.name)
@@ -50,17 +69,8 @@ def real_peak(cfg) -> tuple[int, int]:
 
 @pytest.mark.parametrize("cell", CELLS, ids=["-".join("checkpointed" if v is True else str(v) for v in c) for c in CELLS])
 def test_traced_peak_matches_a_real_cpu_step(cell):
-    family, method, precision, batch, checkpointed = (*cell, False)[:5]
-    model, task, seq = MODELS[family]
-    cfg = make_cfg(f"model={model}", f"task={task}", f"method={method}", f"precision={precision}",
-                   f"train.batch_size={batch}", f"train.max_seq_length={seq}", "data.max_train_samples=64",
-                   "train.max_steps=2", "train.num_threads=1", f"data.glue_dir={GLUE_DIR}",
-                   f"train.gradient_checkpointing={str(checkpointed).lower()}")
+    cfg, checkpointed = cell_config(cell)
     real, width = real_peak(cfg)
-    assert width == seq
-    t = get_task(cfg.task.name)
-    m = get_method(cfg.method.name)
-    step = trace(cfg.model, t, m, parse_args(m, cfg.method), precision, batch, seq, foreach=None,
-                 gradient_checkpointing=checkpointed)
-    predicted = memory.columns(step, precision, gpu=None)["predicted_mem_total_bytes"]
+    assert width == cfg.train.max_seq_length
+    predicted = traced_peak(cfg, checkpointed)
     assert predicted == pytest.approx(real, rel=0.03), f"predicted {predicted:,} vs real {real:,}"
