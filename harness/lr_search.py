@@ -2,36 +2,64 @@
 
 Stage 1 (`train.stage=lr_search`) runs each method at its recipe's learning rate times each of
 a few factors (`train.lr_factor`, e.g. 1/3, 1, 3), one seed. Stage 2 (`train.stage=final`) sets
-`train.lr: ${best_lr:}`: for each cell, the stage-1 learning rate of the same model, method
-(with its arguments) and task whose run scored best on dev. Rows record their stage and
-factor; final rows also the grid they chose from (`lr_search_grid`, lr -> dev score).
+`train.lr: ${best_lr:}`: for each cell, the stage-1 learning rate whose run scored best on dev
+among the runs of the same cell (model, method with its arguments, task, precision and schedule:
+`CELL`). Rows record their stage and factor; final rows also the grid they chose from
+(`lr_search_grid`, lr -> dev score).
+
+The stage-1 run at the chosen rate is one seed of the comparison: stage 2 runs the other seeds
+(`train.seed=2,3`), and `comparison_rows` puts the two together for the reports. Running its
+seed again would repeat the same computation.
 
     python -m harness +sweep=glue_methods_lr_search    # stage 1
-    python -m harness +sweep=glue_methods_tuned        # stage 2: 3 seeds at the chosen lr
+    python -m harness +sweep=glue_methods_tuned        # stage 2: seeds 2 and 3 at the chosen lr
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 STAGES = (None, "lr_search", "final")
+# the row columns that make two runs the same cell apart from their learning rate and seed
+CELL = ("model", "method", "method_args", "task", "precision", "batch_size", "epochs", "max_seq_length",
+        "max_train_samples")
 
 
-def search_rows(results_dir: str):
+def cell_of(cfg) -> dict:
+    """This config's values of `CELL`, as its row will record them."""
+    from harness.record.identity import method_args
+
+    return {"model": cfg.model.name, "method": cfg.method.name,
+            "method_args": json.dumps(method_args(cfg), sort_keys=True), "task": cfg.task.name,
+            "precision": cfg.precision.name, "batch_size": cfg.train.batch_size, "epochs": cfg.train.epochs,
+            "max_seq_length": cfg.train.max_seq_length, "max_train_samples": cfg.data.max_train_samples}
+
+
+def search_rows(results_dir: str) -> pd.DataFrame:
     from harness.record.store import current_semantics, load_results
 
-    rows = current_semantics(load_results(results_dir, columns=["model", "method", "method_args", "task", "stage",
-                                                                "lr", "score"]))[0]
+    rows = current_semantics(load_results(results_dir, columns=[*CELL, "stage", "lr", "score"]))[0]
     return rows[(rows["stage"] == "lr_search") & (rows["status"] == "ok")]
 
 
-def search_grid(rows, model: str, method: str, method_args: str, task: str) -> dict[float, float]:
-    """lr -> best dev score among the stage-1 rows of this model, method (and arguments) and task."""
-    hit = rows[(rows["model"] == model) & (rows["method"] == method) & (rows["method_args"] == method_args)
-               & (rows["task"] == task) & rows["score"].notna()]
+def _same_cell(rows: pd.DataFrame, cell: dict) -> pd.Series:
+    mask = rows["score"].notna()
+    for key, value in cell.items():
+        mask &= rows[key].isna() if value is None else (rows[key] == value)
+    return mask
+
+
+def search_grid(rows: pd.DataFrame, cell: dict) -> dict[float, float]:
+    """lr -> best dev score among the stage-1 rows of this cell."""
+    hit = rows[_same_cell(rows, cell)]
     return {float(lr): float(g["score"].max()) for lr, g in hit.groupby("lr")}
 
 
@@ -45,15 +73,41 @@ def best_lr(*, _root_) -> float:
     results = str(_root_.results_dir)
     if not Path(results).exists():
         raise ConfigError(f"train.lr=${{best_lr:}}: results_dir={results} has no rows; run the lr_search stage first")
-    from harness.record.identity import method_args
-
-    grid = search_grid(search_rows(results), _root_.model.name, _root_.method.name,
-                       json.dumps(method_args(_root_), sort_keys=True), _root_.task.name)
+    cell = cell_of(_root_)
+    grid = search_grid(search_rows(results), cell)
     if not grid:
-        raise ConfigError(f"train.lr=${{best_lr:}}: no ok lr_search row for model={_root_.model.name} "
-                          f"method={_root_.method.name} task={_root_.task.name} in {results}; run the lr_search "
-                          f"stage first")
+        raise ConfigError(f"train.lr=${{best_lr:}}: no ok lr_search row for model={cell['model']} "
+                          f"method={cell['method']} task={cell['task']} precision={cell['precision']} "
+                          f"(batch {cell['batch_size']}, {cell['epochs']} epochs) in {results}; run the lr_search "
+                          f"stage first with the same settings")
     return choose(grid)
+
+
+def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(tuned, untuned): the rows a method comparison shows. Tuned, per cell: the stage-1 run at
+    the chosen learning rate and the final-stage runs at that rate (a final run of the same seed
+    replaces the stage-1 one); the stage-1 runs at the other rates only informed the choice.
+    Untuned: the rows of no stage (each method at its recipe's rate)."""
+    import pandas as pd
+
+    if "stage" not in rows:  # rows from before the protocol
+        return rows.iloc[:0], rows
+    untuned = rows[rows["stage"].isna()]
+    staged = rows[rows["stage"].isin(["lr_search", "final"])]
+    keep = []
+    for _, cell in staged.groupby(list(CELL), dropna=False, sort=False):
+        search = cell[(cell["stage"] == "lr_search") & (cell["status"] == "ok") & cell["score"].notna()]
+        final = cell[cell["stage"] == "final"]
+        if search.empty:
+            keep.append(final)
+            continue
+        lr = choose({float(r): float(g["score"].max()) for r, g in search.groupby("lr")})
+        at_lr = cell["lr"].map(lambda x: math.isclose(float(x), lr, rel_tol=1e-6))
+        final = final[at_lr[final.index]]
+        chosen = search[at_lr[search.index] & ~search["seed"].isin(final["seed"])]
+        keep += [chosen, final]
+    tuned = pd.concat(keep) if keep else staged.iloc[:0]
+    return tuned, untuned
 
 
 def register_resolvers() -> None:

@@ -92,3 +92,73 @@ def test_the_method_comparison_sets_our_ranking_beside_the_papers():
     task, n, tau, gaps = grid.rows[0]
     assert task == "MRPC Acc" and n == "3" and tau == "+0.33 [+0.33, +0.33]"
     assert "bitfit -1.7 / -10.5" in gaps
+
+
+def test_stage_two_chooses_among_runs_of_the_same_precision_and_schedule_only(tmp_path):
+    def stage_one(factor, score, *extra):
+        cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc", "precision=bf16",
+                       f"train.lr_factor={factor}", f"results_dir={tmp_path}", *extra)
+        write_row({**identity_columns(cfg, {"run_id": uuid.uuid4().hex, "config_hash": uuid.uuid4().hex}),
+                   "status": "ok", "score": score}, tmp_path)
+
+    stage_one(1, 0.78)
+    stage_one(3, 0.75)
+    stage_one(3, 0.99, "precision=fp32")  # another precision
+    stage_one(3, 0.99, "train.epochs=5")  # another schedule
+    cfg = make_cfg(*STAGE_2, "precision=bf16", f"results_dir={tmp_path}")
+    assert cfg.train.lr == pytest.approx(cfg.method.recipe.lr)
+    cfg = make_cfg(*STAGE_2, "precision=bf16", "train.batch_size=8", f"results_dir={tmp_path}")
+    with pytest.raises(InterpolationResolutionError, match="precision=bf16 \\(batch 8, 2 epochs\\)"):
+        cfg.train.lr  # noqa: B018
+
+
+def _row(stage, lr, seed, score, status="ok", **cell):
+    base = {"model": "minilm_l6", "method": "lora", "method_args": "{}", "task": "glue/mrpc", "precision": "bf16",
+            "batch_size": 32, "epochs": 2, "max_seq_length": 128, "max_train_samples": None}
+    return {**base, **cell, "run_id": uuid.uuid4().hex, "mode": "train", "status": status, "stage": stage, "lr": lr,
+            "seed": seed, "score": score}
+
+
+def test_the_comparison_takes_the_chosen_stage_one_run_and_the_final_seeds_at_its_rate():
+    import pandas as pd
+
+    from harness.lr_search import comparison_rows
+    from harness.record.store import conform
+
+    rows = conform(pd.DataFrame([
+        _row("lr_search", 3.3e-4, 1, 0.70), _row("lr_search", 1e-3, 1, 0.78), _row("lr_search", 3e-3, 1, 0.75),
+        _row("final", 1e-3, 2, 0.77), _row("final", 1e-3, 3, 0.79),
+        _row("final", 3e-3, 2, 0.74),  # chosen before a better rate was searched: not the comparison's
+        _row("lr_search", 3e-3, 1, 0.72, task="glue/stsb"), _row("lr_search", 1e-2, 1, 0.80, task="glue/stsb"),
+        _row("final", 1e-2, 1, 0.81, task="glue/stsb"),  # a final run of the search seed replaces it
+        _row(None, 1e-3, 1, 0.76),  # untuned: the recipe's rate
+    ]))
+    tuned, untuned = comparison_rows(rows)
+    got = sorted((r.task, r.stage, r.lr, r.seed) for r in tuned.itertuples())
+    assert got == [("glue/mrpc", "final", 1e-3, 2), ("glue/mrpc", "final", 1e-3, 3),
+                   ("glue/mrpc", "lr_search", 1e-3, 1), ("glue/stsb", "final", 1e-2, 1)]
+    assert list(untuned["score"]) == [0.76]
+
+
+def test_the_method_table_shows_the_tuned_runs_and_folds_the_recipe_rate_runs_below():
+    import pandas as pd
+
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    extra = {"method_label": "lora r=8", "random_init": False}
+    rows = conform(pd.DataFrame([
+        {**_row("lr_search", 1e-3, 1, 0.70), "metric_accuracy": 0.70, **extra},
+        {**_row("lr_search", 3e-3, 1, 0.80), "metric_accuracy": 0.80, **extra},
+        {**_row("final", 3e-3, 2, 0.78), "metric_accuracy": 0.78, **extra},
+        {**_row(None, 1e-3, 1, 0.60), "metric_accuracy": 0.60, **extra},
+    ]))
+    grids = glue_methods.build(rows).grids
+    tuned, untuned = grids[0], grids[1]
+    assert tuned.caption.startswith("Reproduced, learning rate chosen on dev") and not tuned.collapsed
+    mrpc = tuned.columns.index("MRPC Acc")
+    assert tuned.rows[0][mrpc] == "79.00 ± 1.41"  # seeds 1 (stage 1 at 3e-3) and 2, not the 1e-3 run
+    assert untuned.collapsed and untuned.rows[0][mrpc] == "60.00"
+    side = next(g for g in grids if g.caption == "Side by side with the paper")
+    ours = next(r for r in side.rows if r[1] == "reproduced (lora r=8)")
+    assert ours[side.columns.index("MRPC Acc")] == "79.00"

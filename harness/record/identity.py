@@ -35,11 +35,10 @@ def _pooling(cfg) -> str | None:
 
 def _search_grid(cfg) -> str | None:
     """JSON {lr: dev score} of the stage-1 runs a final-stage cell chose its learning rate from."""
-    from harness.lr_search import search_grid, search_rows
+    from harness.lr_search import cell_of, search_grid, search_rows
 
     try:
-        grid = search_grid(search_rows(str(cfg.results_dir)), cfg.model.name, cfg.method.name,
-                           json.dumps(method_args(cfg), sort_keys=True), cfg.task.name)
+        grid = search_grid(search_rows(str(cfg.results_dir)), cell_of(cfg))
     except Exception:  # recorded where it matters: the run cannot resolve its lr either
         return None
     return json.dumps({f"{lr:g}": score for lr, score in sorted(grid.items())})

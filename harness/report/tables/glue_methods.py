@@ -128,13 +128,13 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
                 collapsed=True)
 
 
-def build(df: pd.DataFrame) -> Report:
-    rows = train_rows(df)
-    rows = rows[rows["task"].fillna("").str.startswith("glue/") & ~rows["random_init"].fillna(False).astype(bool)]
+def reproduced_grid(rows: pd.DataFrame, caption: str, warned: list, collapsed: bool = False
+                    ) -> tuple[Grid, dict[str, dict]]:
+    """Method rows (one per model, method and precision: runs at different precisions are never
+    one mean) and each method's mean per reference column."""
     columns = ["Method", "# Params"] + [c[0] for c in COLUMNS] + ["All Ave."]
-    body, numeric, missing, warned = [], [], [], []
+    body, numeric, missing = [], [], []
     reproduced: dict[str, dict] = {}
-    # runs at different precisions are different rows, never one mean
     several = rows["precision"].nunique() > 1
     for (model, label, precision), group in rows.groupby(["model", "method_label", "precision"], sort=True):
         where = f"{model}, {precision}" if several else model
@@ -150,8 +150,33 @@ def build(df: pd.DataFrame) -> Report:
         if values:
             best = max(v for _, v in values)
             bold |= {(r, col + 2) for r, v in values if v == best}
-    grids = [Grid("Reproduced", columns, body, bold, collapse_missing(missing)), side_by_side(reproduced)]
-    agreement = ranking_grid(rows)
+    return Grid(caption, columns, body, bold, collapse_missing(missing), collapsed=collapsed), reproduced
+
+
+def build(df: pd.DataFrame) -> Report:
+    from harness.lr_search import comparison_rows
+
+    rows = train_rows(df)
+    rows = rows[rows["task"].fillna("").str.startswith("glue/") & ~rows["random_init"].fillna(False).astype(bool)]
+    tuned, untuned = comparison_rows(rows)
+    grids, warned = [], []
+    reproduced: dict[str, dict] = {}
+    if not tuned.empty:
+        grid, means = reproduced_grid(tuned, "Reproduced, learning rate chosen on dev per method and task (the "
+                                      "lr_search stage's best rate; its run is seed 1, the final stage's seeds "
+                                      "the rest)", warned)
+        grids.append(grid)
+        reproduced = means
+    if not untuned.empty:
+        caption = "Reproduced at each method's recipe learning rate (not tuned)" if grids else "Reproduced"
+        grid, means = reproduced_grid(untuned, caption, warned, collapsed=bool(grids))
+        grids.append(grid)
+        for label, cols in means.items():  # tuned cells first; the recipe's rate where no stage ran
+            for ref, value in cols.items():
+                reproduced.setdefault(label, {}).setdefault(ref, value)
+    grids.append(side_by_side(reproduced))
+    compared = tuned if not tuned.empty else untuned
+    agreement = ranking_grid(compared)
     if agreement is not None:
         grids.append(agreement)
     chosen = chosen_rates(rows)
@@ -159,6 +184,9 @@ def build(df: pd.DataFrame) -> Report:
         grids.append(chosen)
     published = references.load("adalora_table1_deberta_v3_base_glue")
     notes = ["Published: Zhang et al. 2023 (AdaLoRA), Table 1, DeBERTaV3-base, mean of 5 seeds."]
+    if not tuned.empty:
+        notes.append("Side by side and ranking: the tuned runs; the recipe's rate only for cells the lr_search "
+                     "stage has not covered (side by side).")
     notes += [f"⚠ {w}" for w in warned]
     notes += [f"Reference check: {p}" for p in references.check_glue_averages(published)] or \
              ["Reference check: every published All Ave. agrees with its own cells."]
