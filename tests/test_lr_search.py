@@ -162,3 +162,19 @@ def test_the_method_table_shows_the_tuned_runs_and_folds_the_recipe_rate_runs_be
     side = next(g for g in grids if g.caption == "Side by side with the paper")
     ours = next(r for r in side.rows if r[1] == "reproduced (lora r=8)")
     assert ours[side.columns.index("MRPC Acc")] == "79.00"
+
+
+def test_the_ranking_never_pools_precisions():
+    import pandas as pd
+
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    ours = {"full_ft": 0.80, "lora r=8": 0.78, "bitfit": 0.70}
+    rows = conform(pd.DataFrame([{"run_id": f"{m}{p}", "mode": "train", "status": "ok", "model": "minilm_l6",
+                                  "method": m.split()[0], "method_label": m, "task": "glue/mrpc", "precision": p,
+                                  "seed": 1, "metric_accuracy": v if p == "fp32" else 1 - v, "random_init": False}
+                                 for m, v in ours.items() for p in ("fp32", "bf16")]))
+    grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Ranking"))
+    assert [(r[0], r[2]) for r in grid.rows] == [("MRPC Acc (minilm_l6, bf16)", "-0.33 [-0.33, -0.33]"),
+                                                  ("MRPC Acc (minilm_l6, fp32)", "+0.33 [+0.33, +0.33]")]
