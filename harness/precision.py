@@ -159,10 +159,16 @@ def load_dtype(precision: str) -> Optional["torch.dtype"]:
 def keep_trainable_in_fp32(model: "nn.Module") -> "nn.Module":
     """Trainable parameters in fp32 whatever the base's storage: 16-bit AdamW updates of small
     values round to nothing. (peft already does this for its adapters; this covers task heads
-    and the layers selective methods train.)"""
+    and the layers selective methods train.) A module other than a linear layer that trains some
+    of its parameters (BitFit: a LayerNorm's bias) keeps the rest in fp32 too: autocast casts the
+    arguments of a linear layer to one dtype, not those of LayerNorm or an embedding."""
     import torch
 
-    for p in model.parameters():
-        if p.requires_grad and p.dtype in (torch.float16, torch.bfloat16):
-            p.data = p.data.float()
+    sixteen = (torch.float16, torch.bfloat16)
+    for module in model.modules():
+        own = list(module.parameters(recurse=False))
+        trains = any(p.requires_grad for p in own)
+        for p in own:
+            if p.dtype in sixteen and (p.requires_grad or (trains and not isinstance(module, torch.nn.Linear))):
+                p.data = p.data.float()
     return model

@@ -124,3 +124,24 @@ def test_the_glue_sweeps_default_to_auto():
     for sweep in ("glue_lora", "glue_methods"):
         defaults = OmegaConf.load(CONF / "sweep" / f"{sweep}.yaml").defaults
         assert {"override /precision": "auto"} in [OmegaConf.to_container(d) for d in defaults], sweep
+
+
+def test_bitfit_trains_in_bf16_a_layernorm_bias_beside_its_frozen_weight():
+    """A bf16 base with BitFit's fp32 biases: the LayerNorm whose bias trains keeps its weight in
+    fp32 too (autocast does not cast LayerNorm's arguments), a linear layer stays bf16."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from harness.precision import keep_trainable_in_fp32
+
+    model = BertForSequenceClassification(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                                     intermediate_size=64, vocab_size=100)).to(torch.bfloat16)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.endswith(".bias") or name.startswith("classifier"))
+    keep_trainable_in_fp32(model)
+    assert model.bert.embeddings.LayerNorm.weight.dtype == torch.float32
+    assert model.bert.encoder.layer[0].attention.self.query.weight.dtype == torch.bfloat16
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(input_ids=torch.randint(0, 100, (2, 8)), labels=torch.tensor([0, 1])).loss
+    loss.backward()
+    assert model.bert.embeddings.LayerNorm.bias.grad is not None
