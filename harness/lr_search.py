@@ -4,7 +4,7 @@ Stage 1 (`train.stage=lr_search`) runs each method at its recipe's learning rate
 a few factors (`train.lr_factor`, e.g. 1/3, 1, 3), one seed. Stage 2 (`train.stage=final`) sets
 `train.lr: ${best_lr:}`: for each cell, the stage-1 learning rate whose run scored best on dev
 among the runs of the same cell (model, method with its arguments, task, precision and schedule:
-`CELL`). Rows record their stage and factor; final rows also the grid they chose from
+`harness.record.identity.CELL`). Rows record their stage and factor; final rows also the grid they chose from
 (`lr_search_grid`, lr -> dev score).
 
 The stage-1 run at the chosen rate is one seed of the comparison: stage 2 runs the other seeds
@@ -17,7 +17,6 @@ seed again would repeat the same computation.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,22 +27,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 STAGES = (None, "lr_search", "final")
-# the row columns that make two runs the same cell apart from their learning rate and seed
-CELL = ("model", "method", "method_args", "task", "precision", "batch_size", "epochs", "max_seq_length",
-        "max_train_samples")
-
-
-def cell_of(cfg) -> dict:
-    """This config's values of `CELL`, as its row will record them."""
-    from harness.record.identity import method_args
-
-    return {"model": cfg.model.name, "method": cfg.method.name,
-            "method_args": json.dumps(method_args(cfg), sort_keys=True), "task": cfg.task.name,
-            "precision": cfg.precision.name, "batch_size": cfg.train.batch_size, "epochs": cfg.train.epochs,
-            "max_seq_length": cfg.train.max_seq_length, "max_train_samples": cfg.data.max_train_samples}
 
 
 def search_rows(results_dir: str) -> pd.DataFrame:
+    from harness.record.identity import CELL
     from harness.record.store import current_semantics, load_results
 
     rows = current_semantics(load_results(results_dir, columns=[*CELL, "stage", "lr", "score"]))[0]
@@ -57,10 +44,13 @@ def _same_cell(rows: pd.DataFrame, cell: dict) -> pd.Series:
     return mask
 
 
+def _grid(rows: pd.DataFrame) -> dict[float, float]:
+    return {float(lr): float(g["score"].max()) for lr, g in rows.groupby("lr")}
+
+
 def search_grid(rows: pd.DataFrame, cell: dict) -> dict[float, float]:
     """lr -> best dev score among the stage-1 rows of this cell."""
-    hit = rows[_same_cell(rows, cell)]
-    return {float(lr): float(g["score"].max()) for lr, g in hit.groupby("lr")}
+    return _grid(rows[_same_cell(rows, cell)])
 
 
 def choose(grid: dict[float, float]) -> float:
@@ -73,6 +63,8 @@ def best_lr(*, _root_) -> float:
     results = str(_root_.results_dir)
     if not Path(results).exists():
         raise ConfigError(f"train.lr=${{best_lr:}}: results_dir={results} has no rows; run the lr_search stage first")
+    from harness.record.identity import cell_of
+
     cell = cell_of(_root_)
     grid = search_grid(search_rows(results), cell)
     if not grid:
@@ -90,6 +82,8 @@ def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     Untuned: the rows of no stage (each method at its recipe's rate)."""
     import pandas as pd
 
+    from harness.record.identity import CELL
+
     if "stage" not in rows:  # rows from before the protocol
         return rows.iloc[:0], rows
     untuned = rows[rows["stage"].isna()]
@@ -101,13 +95,20 @@ def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         if search.empty:
             keep.append(final)
             continue
-        lr = choose({float(r): float(g["score"].max()) for r, g in search.groupby("lr")})
+        lr = choose(_grid(search))
         at_lr = cell["lr"].map(lambda x: math.isclose(float(x), lr, rel_tol=1e-6))
         final = final[at_lr[final.index]]
         chosen = search[at_lr[search.index] & ~search["seed"].isin(final["seed"])]
         keep += [chosen, final]
     tuned = pd.concat(keep) if keep else staged.iloc[:0]
     return tuned, untuned
+
+
+def compared_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """The runs a comparison of methods draws on: the tuned ones once the lr_search stage has
+    run, else the untuned ones."""
+    tuned, untuned = comparison_rows(rows)
+    return tuned if not tuned.empty else untuned
 
 
 def register_resolvers() -> None:

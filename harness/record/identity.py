@@ -33,9 +33,22 @@ def _pooling(cfg) -> str | None:
         return None
 
 
+# the row columns that make two runs the same cell apart from their learning rate and seed
+CELL = ("model", "method", "method_args", "task", "precision", "batch_size", "epochs", "max_seq_length",
+        "max_train_samples")
+
+
+def cell_of(cfg) -> dict:
+    """This config's values of `CELL`, as its row records them."""
+    return {"model": cfg.model.name, "method": cfg.method.name,
+            "method_args": json.dumps(method_args(cfg), sort_keys=True), "task": cfg.task.name,
+            "precision": cfg.precision.name, "batch_size": cfg.train.batch_size, "epochs": cfg.train.epochs,
+            "max_seq_length": cfg.train.max_seq_length, "max_train_samples": cfg.data.max_train_samples}
+
+
 def _search_grid(cfg) -> str | None:
     """JSON {lr: dev score} of the stage-1 runs a final-stage cell chose its learning rate from."""
-    from harness.lr_search import cell_of, search_grid, search_rows
+    from harness.lr_search import search_grid, search_rows
 
     try:
         grid = search_grid(search_rows(str(cfg.results_dir)), cell_of(cfg))
@@ -55,8 +68,7 @@ def method_args(cfg) -> dict:
 def identity_columns(cfg, spec: dict) -> dict:
     from harness.methods import get_method
 
-    args = method_args(cfg)
-    label = get_method(cfg.method.name).label(args, cfg.method.get("variant"))
+    label = get_method(cfg.method.name).label(method_args(cfg), cfg.method.get("variant"))
     recipe = cfg.method.get("recipe") or {}
     stage, factor = cfg.train.get("stage"), float(cfg.train.get("lr_factor", 1.0))
     if stage == "final":
@@ -69,18 +81,14 @@ def identity_columns(cfg, spec: dict) -> dict:
         "run_id": spec["run_id"], "config_hash": spec["config_hash"],
         "timestamp_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sweep_dir": spec.get("sweep_dir"), "sweep_job_num": spec.get("sweep_job_num"),
-        "mode": cfg.mode, "model": cfg.model.name, "model_name_or_path": _model_source(cfg.model),
+        "mode": cfg.mode, **cell_of(cfg), "model_name_or_path": _model_source(cfg.model),
         "model_weights_source": weights_source(cfg.model), "tokenizer_name_or_path": _tokenizer_source(cfg.model),
         "head_pooling": _pooling(cfg), "lr_source": lr_source,
-        "random_init": bool(cfg.model.random_init), "method": cfg.method.name,
-        "method_args": json.dumps(args, sort_keys=True), "method_label": label,
-        "task": cfg.task.name, "precision": cfg.precision.name,
+        "random_init": bool(cfg.model.random_init), "method_label": label,
         "precision_requested": (cfg.get("precision_choice") or {}).get("requested", cfg.precision.name),
         "precision_reason": (cfg.get("precision_choice") or {}).get("reason"),
-        "batch_size": cfg.train.batch_size, "grad_accum_steps": cfg.train.grad_accum_steps, "lr": cfg.train.lr,
-        "epochs": cfg.train.epochs, "max_steps": cfg.train.max_steps, "max_seq_length": cfg.train.max_seq_length,
-        "seed": cfg.train.seed, "max_train_samples": cfg.data.max_train_samples,
-        "max_eval_samples": cfg.data.max_eval_samples, "distributed": cfg.train.get("distributed"),
+        "grad_accum_steps": cfg.train.grad_accum_steps, "lr": cfg.train.lr, "max_steps": cfg.train.max_steps,
+        "seed": cfg.train.seed, "max_eval_samples": cfg.data.max_eval_samples, "distributed": cfg.train.get("distributed"),
         "train_compile": bool(cfg.train.get("compile")),
         "train_gradient_checkpointing": bool(cfg.train.get("gradient_checkpointing")),
         "stage": stage, "lr_factor": factor, "lr_search_grid": _search_grid(cfg) if stage == "final" else None,

@@ -37,14 +37,13 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
 def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Mean GLUE score against trainable parameters per method, with the Pareto front; the
     tuned runs once the lr_search stage has run (harness/lr_search.py), else every run."""
-    from harness.lr_search import comparison_rows
+    from harness.lr_search import compared_rows
 
     rows = ok_train_rows(df)
     rows = rows[rows["task"].fillna("").str.startswith("glue/")
                 & ~rows["random_init"].fillna(False).astype(bool) & rows["score"].notna()
                 & rows["params_trainable"].notna()]
-    tuned, untuned = comparison_rows(rows)
-    rows = tuned if not tuned.empty else untuned
+    rows = compared_rows(rows)
     if rows.empty:
         return []
     # average over the tasks every method has, so methods run on fewer tasks stay comparable
@@ -111,14 +110,13 @@ def learning_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     lowest seed a method ran; at the chosen learning rate once the lr_search stage has run);
     dashed where the run had not levelled off (`plateaued` false)."""
     from harness.learning_curve import decode
-    from harness.lr_search import comparison_rows
+    from harness.lr_search import compared_rows
 
     rows = ok_train_rows(df)
     rows = rows[rows["task"].fillna("").str.startswith("glue/") & rows["eval_curve"].notna()
                 & ~rows["random_init"].fillna(False).astype(bool)]
     rows = rows[rows["eval_curve"].map(lambda c: len(decode(c)) > 1)]
-    tuned, untuned = comparison_rows(rows)
-    rows = tuned if not tuned.empty else untuned
+    rows = compared_rows(rows)
     if rows.empty:
         return []
     tasks = sorted(rows["task"].unique())

@@ -73,37 +73,43 @@ def method_cells(rows: pd.DataFrame, label: str, missing: list, warned: list) ->
     return cells, means
 
 
+def ranking_line(header: str, metric: str, ref: str, task_rows: pd.DataFrame, published: pd.DataFrame
+                 ) -> list[str] | None:
+    """[task, methods, tau with its interval, gaps to full FT] over the methods both tables have
+    (None for fewer than three)."""
+    from harness.report.ranking import gaps_to_full, tau_interval
+
+    pub, seeds = {}, {}
+    for _, p in published.iterrows():
+        label = PUBLISHED_TO_LABEL.get((p["method"], p["budget_params"]))
+        values = [100 * v for v in task_rows.loc[task_rows["method_label"] == label, metric].dropna()]
+        if label and values:
+            pub[label], seeds[label] = float(p[ref]), values
+    if len(pub) < 3:
+        return None
+    tau, lo, hi = tau_interval(pub, seeds)
+    ours = {m: sum(v) / len(v) for m, v in seeds.items()}
+    gaps = [f"{m} {gaps_to_full(pub).get(m, 0):+.1f} / {gaps_to_full(ours).get(m, 0):+.1f}"
+            for m in sorted(pub) if m != "full_ft"] if "full_ft" in pub else []
+    return [header, str(len(pub)), f"{tau:+.2f} [{lo:+.2f}, {hi:+.2f}]" if tau is not None else MISSING,
+            "; ".join(gaps) or MISSING]
+
+
 def ranking_grid(rows: pd.DataFrame) -> Grid | None:
     """Per task: Kendall's tau between the paper's order of the methods both tables have and
     ours (seed means), with a 95 % bootstrap interval over our seeds; and each method's gap to
     full fine-tuning, published and reproduced (points). One line per task and setting (model,
     precision) when several ran: methods are ranked within one setting, never across."""
-    from harness.report.ranking import gaps_to_full, tau_interval
-
     published = references.load("adalora_table1_deberta_v3_base_glue")
     ok = rows[rows["status"] == "ok"]
     settings = list(ok.groupby(["model", "precision"], sort=True))
     body = []
     for header, task, metric, ref in COLUMNS:
         for (model, precision), setting in settings:
-            task_rows = setting[setting["task"] == task]
-            if task_rows.empty:
-                continue
-            pub, seeds = {}, {}
-            for _, p in published.iterrows():
-                label = PUBLISHED_TO_LABEL.get((p["method"], p["budget_params"]))
-                values = [100 * v for v in task_rows.loc[task_rows["method_label"] == label, metric].dropna()]
-                if label and values:
-                    pub[label], seeds[label] = float(p[ref]), values
-            if len(pub) < 3:
-                continue
-            tau, lo, hi = tau_interval(pub, seeds)
-            ours = {m: sum(v) / len(v) for m, v in seeds.items()}
-            gaps = [f"{m} {gaps_to_full(pub).get(m, 0):+.1f} / {gaps_to_full(ours).get(m, 0):+.1f}"
-                    for m in sorted(pub) if m != "full_ft"] if "full_ft" in pub else []
             name = f"{header} ({model}, {precision})" if len(settings) > 1 else header
-            body.append([name, str(len(pub)), f"{tau:+.2f} [{lo:+.2f}, {hi:+.2f}]" if tau is not None else MISSING,
-                         "; ".join(gaps) or MISSING])
+            line = ranking_line(name, metric, ref, setting[setting["task"] == task], published)
+            if line is not None:
+                body.append(line)
     if not body:
         return None
     return Grid("Ranking: Kendall's tau with the paper's order (95 % interval over seeds), gap to full FT "
@@ -179,8 +185,7 @@ def build(df: pd.DataFrame) -> Report:
             for ref, value in cols.items():
                 reproduced.setdefault(label, {}).setdefault(ref, value)
     grids.append(side_by_side(reproduced))
-    compared = tuned if not tuned.empty else untuned
-    agreement = ranking_grid(compared)
+    agreement = ranking_grid(tuned if not tuned.empty else untuned)
     if agreement is not None:
         grids.append(agreement)
     chosen = chosen_rates(rows)
