@@ -83,19 +83,37 @@ def sweep_size(sweep_dir: str) -> int | None:
         return None
 
 
+SKIPPED_SUBDIR = ".skipped"  # in a sweep's folder: one empty file per cell skipped for its ok row
+
+
+def mark_skipped(sweep_dir: str | None, job_num: int | None) -> None:
+    """Note in the sweep's folder that cell `job_num` was skipped, so that the sweep's ETA counts
+    it as finished: a resumed sweep skips most of its cells in seconds."""
+    if sweep_dir is None or job_num is None:
+        return
+    try:
+        (Path(sweep_dir) / SKIPPED_SUBDIR).mkdir(exist_ok=True)
+        (Path(sweep_dir) / SKIPPED_SUBDIR / str(job_num)).touch()
+    except OSError:  # progress display only
+        pass
+
+
 def sweep_progress(results_dir: Path, sweep_dir: str, cells: int | None) -> str:
-    """'k done, elapsed h:mm:ss, ETA h:mm:ss' of a sweep: rows it has recorded so far, its time
-    since Hydra wrote multirun.yaml, extrapolated over the cells left (parallel cells included)."""
+    """'k done, s skipped, elapsed h:mm:ss, ETA h:mm:ss' of a sweep: rows it has recorded so far,
+    cells it skipped for their ok rows, its time since Hydra wrote multirun.yaml, extrapolated
+    from the cells it ran over the cells left (parallel cells included)."""
     from harness.progress import clock
 
     try:
         rows = _launch_rows(results_dir)
         done = int((rows["sweep_dir"] == sweep_dir).sum())
         elapsed = time.time() - (Path(sweep_dir) / "multirun.yaml").stat().st_mtime
+        skipped_dir = Path(sweep_dir) / SKIPPED_SUBDIR
+        skipped = sum(1 for _ in skipped_dir.iterdir()) if skipped_dir.is_dir() else 0
     except OSError:
         return "?"
-    eta = clock(elapsed / done * (cells - done)) if done and cells else "?"
-    return f"{done} done, elapsed {clock(elapsed)}, ETA {eta}"
+    eta = clock(elapsed / done * max(0, cells - done - skipped)) if done and cells else "?"
+    return f"{done} done, {f'{skipped} skipped, ' if skipped else ''}elapsed {clock(elapsed)}, ETA {eta}"
 
 
 def _sweep_position(results_dir: Path) -> tuple[int | None, str | None, str]:
@@ -137,6 +155,7 @@ def launch_cell(cfg: DictConfig) -> str:
     overrides = " ".join(task_overrides()) or "(defaults)"
     if not cfg.force and has_ok_row(results_dir, chash):
         log.info("%s: %s: skipped, an ok row with config hash %s exists (force=true reruns)", where, overrides, chash)
+        mark_skipped(sweep_dir, job_num)
         return "skipped"
     claim, held = claims.take(results_dir, chash)
     if claim is None:
@@ -145,6 +164,7 @@ def launch_cell(cfg: DictConfig) -> str:
     try:
         if not cfg.force and has_ok_row(results_dir, chash):  # finished while we were looking
             log.info("%s: %s: skipped, an ok row with config hash %s exists", where, overrides, chash)
+            mark_skipped(sweep_dir, job_num)
             return "skipped"
         log.info("%s: %s", where, overrides)
         if cfg.mode == "predict":

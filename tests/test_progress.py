@@ -93,3 +93,26 @@ def test_a_sweep_says_cells_done_of_total_with_its_own_eta(tmp_path):
     write_row({"run_id": "other", "config_hash": "x", "status": "ok", "sweep_dir": "sweeps/another"}, tmp_path / "r")
     line = sweep_progress(tmp_path / "r", str(sweep), cells=6)
     assert line.startswith("2 done, elapsed 0:01:4") and line.endswith(("ETA 0:03:20", "ETA 0:03:21", "ETA 0:03:22"))
+
+
+def test_a_resumed_sweep_counts_its_skipped_cells_as_finished(tmp_path):
+    """A resumed sweep skips the cells that have ok rows in seconds: its ETA extrapolates the cells
+    it ran over the cells left to run, not over the skipped ones."""
+    import os
+    import time
+
+    from harness.launch import mark_skipped, sweep_progress
+    from harness.record.store import write_row
+
+    sweep = tmp_path / "sweeps" / "2026-12-03_10-00-00"
+    sweep.mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    started = time.time() - 100
+    os.utime(sweep / "multirun.yaml", (started, started))
+    for job in range(3):
+        mark_skipped(str(sweep), job)
+    mark_skipped(str(sweep), 1)  # the same cell twice (a rerun of the sweep) counts once
+    mark_skipped(None, None)     # not a sweep: nothing to note
+    write_row({"run_id": "r0", "config_hash": "h0", "status": "ok", "sweep_dir": str(sweep)}, tmp_path / "r")
+    line = sweep_progress(tmp_path / "r", str(sweep), cells=5)
+    assert line.startswith("1 done, 3 skipped, elapsed 0:01:4") and line.endswith(("ETA 0:01:40", "ETA 0:01:41"))
