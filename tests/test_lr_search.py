@@ -178,3 +178,23 @@ def test_the_ranking_never_pools_precisions():
     grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Ranking"))
     assert [(r[0], r[2]) for r in grid.rows] == [("MRPC Acc (minilm_l6, bf16)", "-0.33 [-0.33, -0.33]"),
                                                   ("MRPC Acc (minilm_l6, fp32)", "+0.33 [+0.33, +0.33]")]
+
+
+def test_the_comparison_says_what_it_cost_per_method_and_task_failed_runs_included():
+    import pandas as pd
+
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    extra = {"method_label": "lora r=8", "random_init": False}
+    rows = conform(pd.DataFrame([
+        {**_row("lr_search", 1e-3, 1, 0.70), "run_wall_s": 1800.0, **extra},
+        {**_row("lr_search", 3e-3, 1, None, status="error"), "run_wall_s": 900.0, **extra},
+        {**_row("final", 1e-3, 2, 0.72), "run_wall_s": 1800.0, **extra},
+        {**_row("lr_search", 1e-3, 1, 0.80, task="glue/stsb"), "run_wall_s": 3600.0, **extra},
+        {**_row(None, 1e-3, 1, 0.60), "run_wall_s": 99999.0, **extra},  # not a run of the comparison
+    ]))
+    cost = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Cost of the comparison"))
+    assert cost.columns == ["Method", "glue/mrpc", "glue/stsb", "Total"]
+    assert cost.rows[0] == ["lora r=8", "3 runs, 1.25 h", "1 runs, 1.00 h", "4 runs, 2.25 h"]
+    assert cost.rows[-1][0] == "all methods" and cost.rows[-1][-1] == "4 runs, 2.25 h"

@@ -55,10 +55,13 @@ def collapse_missing(groups: list[tuple[str | tuple[str, str], pd.DataFrame]]) -
     example: dict[str, str] = {}
     for label, rows in groups:
         item, group = label if isinstance(label, tuple) else (label, "")
+        failed_rows = rows[rows["status"] != "ok"]
         if rows.empty:
             reason = "not run"
+        elif failed_rows.empty:
+            reason = "ok runs without this score"
         else:
-            failed = rows[rows["status"] != "ok"].sort_values("timestamp_utc").iloc[-1]
+            failed = failed_rows.sort_values("timestamp_utc").iloc[-1]
             error = str(failed["error"]) if pd.notna(failed["error"]) else ""
             # one reason for errors that differ only in names, paths and numbers
             shape = ":".join(re.sub(r"\S*[/\d]\S*|\b[A-Z][A-Z0-9-]{2,}\b", "…", error).split(":")[:3])[:80]

@@ -135,3 +135,10 @@ def test_command_writes_markdown_html_figures_and_index(tmp_path):
 
 def test_pareto_front():
     assert pareto_front([(1, 50), (2, 40), (3, 60), (10, 55), (10, 70)]) == [(1, 50), (3, 60), (10, 70)]
+
+
+def test_a_cell_whose_ok_runs_lack_its_score_says_so_instead_of_failing():
+    rows = glue_rows()
+    rows.loc[(rows["method"] == "lora") & (rows["task"] == "glue/stsb"), "metric_pearson"] = None
+    md = to_markdown(glue_methods.build(rows))
+    assert "- — ok runs without this score: STS-B (lora r=8)" in md

@@ -138,6 +138,27 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
                 collapsed=True)
 
 
+def protocol_cost(rows: pd.DataFrame) -> Grid | None:
+    """Method x task: the runs of both stages of the comparison (failed ones included: they took
+    the time too) and the sum of their wall times, on the hardware of the header; None when no
+    row ran a stage."""
+    staged = rows[rows["stage"].isin(["lr_search", "final"])]
+    if staged.empty:
+        return None
+    tasks = sorted(staged["task"].unique())
+
+    def cell(group: pd.DataFrame) -> str:
+        if group.empty:
+            return MISSING
+        return f"{len(group)} runs, {group['run_wall_s'].fillna(0).sum() / 3600:.2f} h"
+
+    body = [[label, *(cell(group[group["task"] == t]) for t in tasks), cell(group)]
+            for label, group in staged.groupby("method_label", sort=True)]
+    body.append(["all methods", *(cell(staged[staged["task"] == t]) for t in tasks), cell(staged)])
+    return Grid("Cost of the comparison (both stages; hours = the runs' wall times summed, runs side by side "
+                "counted each)", ["Method", *tasks, "Total"], body, collapsed=True)
+
+
 def reproduced_grid(rows: pd.DataFrame, caption: str, warned: list, collapsed: bool = False
                     ) -> tuple[Grid, dict[str, dict]]:
     """Method rows (one per model, method and precision: runs at different precisions are never
@@ -188,9 +209,7 @@ def build(df: pd.DataFrame) -> Report:
     agreement = ranking_grid(tuned if not tuned.empty else untuned)
     if agreement is not None:
         grids.append(agreement)
-    chosen = chosen_rates(rows)
-    if chosen is not None:
-        grids.append(chosen)
+    grids += [g for g in (chosen_rates(rows), protocol_cost(rows)) if g is not None]
     published = references.load("adalora_table1_deberta_v3_base_glue")
     notes = ["Published: Zhang et al. 2023 (AdaLoRA), Table 1, DeBERTaV3-base, mean of 5 seeds."]
     if not tuned.empty:
