@@ -23,6 +23,12 @@ def plateaued(curve: list[float | None]) -> bool | None:
     return not still_climbing
 
 
+def better(score: float | None, than: float | None) -> bool:
+    """Whether a dev score beats another; a missing score beats nothing. A score of 0 (a collapsed
+    regression head's Pearson, a constant classifier's MCC) is a score, above a negative one."""
+    return score is not None and (than is None or score > than)
+
+
 def encode(curve: list[float | None]) -> str:
     return json.dumps([None if s is None else round(float(s), 6) for s in curve])
 

@@ -206,7 +206,7 @@ def train_and_measure(cfg, row: dict) -> None:
     scores = evaluate()
     curve = [*result.curve, scores.get("score")]
     row.update(score_selection="best_epoch" if cfg.train.eval_every_epoch else "final", score_epoch=result.epochs_run)
-    if result.best_eval and (result.best_eval["score"] or -1e9) > (scores["score"] or -1e9):
+    if result.best_eval and learning_curve.better(result.best_eval["score"], scores["score"]):
         scores = result.best_eval
         row["score_epoch"] = result.best_epoch
     row.update(scores)

@@ -15,7 +15,7 @@ from typing import Callable, Optional
 import torch
 from transformers import get_linear_schedule_with_warmup
 
-from harness import distributed
+from harness import distributed, learning_curve
 from harness.errors import NanLossError
 from harness.precision import autocast_for, get_precision
 from harness.measure.throughput import StepTimer
@@ -143,7 +143,7 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
             scores = evaluate()
             log.info("epoch %d eval: %s", epoch, scores)
             result.curve.append(scores.get(score_key))
-            if result.best_eval is None or (scores.get(score_key) or -1e9) > (result.best_eval.get(score_key) or -1e9):
+            if result.best_eval is None or learning_curve.better(scores.get(score_key), result.best_eval.get(score_key)):
                 result.best_eval, result.best_epoch = scores, epoch
             model.train()
     result.wall_s = time.perf_counter() - t_start

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.learning_curve import decode, encode, plateaued
+from harness.learning_curve import better, decode, encode, plateaued
 from harness.report.ranking import gaps_to_full, kendall_tau, tau_interval
 
 
@@ -16,6 +16,16 @@ from harness.report.ranking import gaps_to_full, kendall_tau, tau_interval
 ])
 def test_plateau_rule(curve, expected):
     assert plateaued(curve) is expected
+
+
+@pytest.mark.parametrize(("score", "than", "expected"), [
+    (0.0, -0.02, True),    # a collapsed STS-B head (Pearson 0) beats an anti-correlated epoch: 0 is a score
+    (-0.02, 0.0, False),
+    (0.0, None, True), (None, 0.5, False), (None, None, False),
+    (0.8, 0.8, False),     # a tie keeps the earlier epoch
+])
+def test_best_epoch_comparison_counts_zero_as_a_score(score, than, expected):
+    assert better(score, than) is expected
 
 
 def test_curve_round_trips_as_json():
