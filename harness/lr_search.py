@@ -58,6 +58,16 @@ def choose(grid: dict[float, float]) -> float:
     return max(sorted(grid), key=lambda lr: grid[lr])
 
 
+def grid_edge(grid: dict[float, float], lr: float) -> str | None:
+    """'top' or 'bottom' when the chosen rate is the grid's highest or lowest: the best rate may lie
+    beyond the grid, which should then be extended that way (`train.lr_factor=...`)."""
+    if len(grid) < 2:
+        return None
+    if math.isclose(lr, max(grid), rel_tol=1e-6):
+        return "top"
+    return "bottom" if math.isclose(lr, min(grid), rel_tol=1e-6) else None
+
+
 def best_lr(*, _root_) -> float:
     """Resolver `${best_lr:}`: the stage-1 learning rate that scored best for this cell."""
     results = str(_root_.results_dir)
@@ -72,7 +82,16 @@ def best_lr(*, _root_) -> float:
                           f"method={cell['method']} task={cell['task']} precision={cell['precision']} "
                           f"(batch {cell['batch_size']}, {cell['epochs']} epochs) in {results}; run the lr_search "
                           f"stage first with the same settings")
-    return choose(grid)
+    lr = choose(grid)
+    edge = grid_edge(grid, lr)
+    if edge:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s %s: the best learning rate, %g, is the %s of the grid searched (%s); a better one may lie beyond it: "
+            "extend the grid (train.lr_factor=...)", cell["method"], cell["task"], lr, edge,
+            ", ".join(f"{r:g}" for r in sorted(grid)))
+    return lr
 
 
 def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -198,3 +198,35 @@ def test_the_comparison_says_what_it_cost_per_method_and_task_failed_runs_includ
     assert cost.columns == ["Method", "glue/mrpc", "glue/stsb", "Total"]
     assert cost.rows[0] == ["lora r=8", "3 runs, 1.25 h", "1 runs, 1.00 h", "4 runs, 2.25 h"]
     assert cost.rows[-1][0] == "all methods" and cost.rows[-1][-1] == "4 runs, 2.25 h"
+
+
+def test_a_rate_chosen_at_the_edge_of_its_grid_is_flagged_in_the_log_and_the_report(tmp_path, caplog):
+    import pandas as pd
+
+    from harness.lr_search import grid_edge
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    assert grid_edge({1e-4: 0.7, 3e-4: 0.8, 1e-3: 0.9}, 1e-3) == "top"
+    assert grid_edge({1e-4: 0.9, 3e-4: 0.8, 1e-3: 0.7}, 1e-4) == "bottom"
+    assert grid_edge({1e-4: 0.7, 3e-4: 0.9, 1e-3: 0.8}, 3e-4) is None
+    assert grid_edge({1e-3: 0.9}, 1e-3) is None  # one rate: no grid to extend
+
+    for factor, score in {1 / 3: 0.70, 1.0: 0.75, 3.0: 0.78}.items():
+        cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
+                       f"train.lr_factor={factor}", f"results_dir={tmp_path}")
+        write_row({**identity_columns(cfg, {"run_id": uuid.uuid4().hex, "config_hash": f"h{factor}"}),
+                   "status": "ok", "score": score}, tmp_path)
+    cfg = make_cfg(*STAGE_2, f"results_dir={tmp_path}")
+    with caplog.at_level("WARNING"):
+        assert cfg.train.lr == pytest.approx(3 * cfg.method.recipe.lr)
+    assert "is the top of the grid searched" in caplog.text
+
+    extra = {"method_label": "lora r=8", "random_init": False}
+    rows = conform(pd.DataFrame([
+        {**_row("lr_search", 1e-3, 1, 0.70), **extra}, {**_row("lr_search", 3e-3, 1, 0.80), **extra},
+        {**_row("final", 3e-3, 2, 0.78), "lr_search_grid": '{"0.001": 0.7, "0.003": 0.8}', **extra},
+    ]))
+    chosen = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen"))
+    assert chosen.rows[0][1] == '0.003 (of {"0.001": 0.7, "0.003": 0.8}) ↑ top of grid'
+    assert chosen.footnotes[0].startswith("↑ top of grid / ↓ bottom of grid: 1 of the chosen rates")

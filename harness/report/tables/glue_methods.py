@@ -7,6 +7,8 @@ points. All Ave.: mean of 8 task scores, MNLI = mean(m, mm), QQP = mean(acc, F1)
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 
 from harness.report import references
@@ -37,6 +39,7 @@ PUBLISHED_TO_LABEL = {("full_ft", "high"): "full_ft", ("bitfit", "high"): "bitfi
                       ("houlsby_adapter", "low"): "houlsby rf=96", ("pfeiffer_adapter", "high"): "pfeiffer rf=12",
                       ("pfeiffer_adapter", "mid"): "pfeiffer rf=24", ("pfeiffer_adapter", "low"): "pfeiffer rf=48"}
 WARNED = " ⚠"
+EDGE = {"top": "↑ top of grid", "bottom": "↓ bottom of grid"}
 
 
 def budget_params(rows: pd.DataFrame) -> float | None:
@@ -122,8 +125,10 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
     final = rows[(rows["stage"] == "final") & (rows["status"] == "ok")]
     if final.empty:
         return None
+    from harness.lr_search import grid_edge
+
     tasks = sorted(final["task"].unique())
-    body = []
+    body, edges = [], 0
     for label, group in final.groupby("method_label", sort=True):
         cells = []
         for task in tasks:
@@ -132,10 +137,19 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
                 cells.append(MISSING)
                 continue
             grid = hit["lr_search_grid"].dropna()
-            cells.append(f"{hit['lr'].iloc[0]:g}" + (f" (of {grid.iloc[0]})" if not grid.empty else ""))
+            lr = float(hit["lr"].iloc[0])
+            cell = f"{lr:g}"
+            if not grid.empty:
+                scores = {float(r): v for r, v in json.loads(grid.iloc[0]).items()}
+                edge = grid_edge(scores, lr)
+                cell += f" (of {grid.iloc[0]})" + (f" {EDGE[edge]}" if edge else "")
+                edges += bool(edge)
+            cells.append(cell)
         body.append([label, *cells])
+    footnotes = [f"{EDGE['top']} / {EDGE['bottom']}: {edges} of the chosen rates are the grid's highest or lowest; "
+                 "the best rate may lie beyond it (extend the grid with train.lr_factor=...)"] if edges else []
     return Grid("Learning rate chosen on dev (lr_search stage; lr: best dev score)", ["Method", *tasks], body,
-                collapsed=True)
+                footnotes=footnotes, collapsed=True)
 
 
 def protocol_cost(rows: pd.DataFrame) -> Grid | None:
