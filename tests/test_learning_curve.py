@@ -92,3 +92,25 @@ def test_the_curves_figure_draws_each_task_with_more_than_one_epoch(tmp_path):
     paths = learning_curves(rows, tmp_path)
     assert [p.name for p in paths] == ["learning_curves.png"] and paths[0].stat().st_size > 1000
     assert learning_curves(rows[rows["run_id"] == "b"], tmp_path) == []  # one epoch is no curve
+
+
+def test_a_method_keeps_its_colour_in_every_panel_when_another_ran_on_one_task_only(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from harness.record.store import conform
+    from harness.report import plots
+
+    def row(run, task, label):
+        return {"run_id": run, "mode": "train", "status": "ok", "task": task, "method_label": label, "seed": 1,
+                "eval_curve": encode([0.7, 0.75]), "plateaued": True, "random_init": False}
+
+    rows = conform(pd.DataFrame([row("a", "glue/mrpc", "adalora r=8"), row("b", "glue/mrpc", "lora r=8"),
+                                 row("c", "glue/stsb", "lora r=8")]))
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, out_dir, name: figures.append(fig) or tmp_path / name)
+    plots.learning_curves(rows, tmp_path)
+    mrpc, stsb = figures[0].axes
+    assert len(mrpc.lines) == 2 and len(stsb.lines) == 1
+    assert stsb.lines[0].get_color() == mrpc.lines[1].get_color() != mrpc.lines[0].get_color()
+    legend = [t.get_text() for t in figures[0].legends[0].get_texts()]
+    assert legend == ["adalora r=8", "lora r=8", "not plateaued"]

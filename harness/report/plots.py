@@ -120,17 +120,26 @@ def learning_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     if rows.empty:
         return []
     tasks = sorted(rows["task"].unique())
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.6), squeeze=False)
+    # one colour and marker per method in every panel, also where a method ran on some tasks only
+    labels = sorted(rows["method_label"].dropna().unique())
+    palette = plt.get_cmap("tab20").colors
+    style = {label: (palette[i % len(palette)], "osD^v"[i // len(palette) % 5]) for i, label in enumerate(labels)}
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks) + 1.6, 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for label, g in rows[rows["task"] == task].groupby("method_label", sort=True):
             r = g.sort_values("seed").iloc[0]
             curve = [None if v is None else 100 * v for v in decode(r["eval_curve"])]
-            ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=label,
+            color, marker = style[label]
+            ax.plot(range(1, len(curve) + 1), curve, marker=marker, ms=3, color=color,
                     ls="--" if r["plateaued"] is False else "-")
         ax.set_title(task.split("/")[1].upper())
         ax.set_xlabel("epoch")
         ax.set_ylabel("dev score")
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    handles = [plt.Line2D([], [], color=c, marker=m, ms=3, label=label) for label, (c, m) in style.items()]
+    handles += [plt.Line2D([], [], color="grey", ls="--", label="not plateaued")]
+    fig.legend(handles=handles, fontsize=7, loc="center right")
+    fig.subplots_adjust(right=1 - 1.6 / fig.get_figwidth(), wspace=0.3)
     return [_save(fig, out_dir, "learning_curves")]
 
 
