@@ -72,7 +72,7 @@ def test_the_method_comparison_shows_the_chosen_rate_per_method_and_task():
     report = glue_methods.build(rows)
     grid = next(g for g in report.grids if g.caption.startswith("Learning rate chosen on dev"))
     assert grid.columns == ["Method", "glue/mrpc", "glue/stsb"]
-    assert grid.rows == [["lora r=8", '0.001 (of {"0.001": 0.78})', "0.003"]]
+    assert grid.rows == [["lora r=8", '0.001 (of 0.001: 78.0)', "0.003"]]
 
 
 def test_the_method_comparison_sets_our_ranking_beside_the_papers():
@@ -228,5 +228,5 @@ def test_a_rate_chosen_at_the_edge_of_its_grid_is_flagged_in_the_log_and_the_rep
         {**_row("final", 3e-3, 2, 0.78), "lr_search_grid": '{"0.001": 0.7, "0.003": 0.8}', **extra},
     ]))
     chosen = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen"))
-    assert chosen.rows[0][1] == '0.003 (of {"0.001": 0.7, "0.003": 0.8}) ↑ top of grid'
+    assert chosen.rows[0][1] == "0.003 (of 0.001: 70.0, 0.003: 80.0) ↑ top of grid"
     assert chosen.footnotes[0].startswith("↑ top of grid / ↓ bottom of grid: 1 of the chosen rates")

@@ -142,13 +142,14 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
             if not grid.empty:
                 scores = {float(r): v for r, v in json.loads(grid.iloc[0]).items()}
                 edge = grid_edge(scores, lr)
-                cell += f" (of {grid.iloc[0]})" + (f" {EDGE[edge]}" if edge else "")
+                tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(scores.items()))
+                cell += f" (of {tried})" + (f" {EDGE[edge]}" if edge else "")
                 edges += bool(edge)
             cells.append(cell)
         body.append([label, *cells])
     footnotes = [f"{EDGE['top']} / {EDGE['bottom']}: {edges} of the chosen rates are the grid's highest or lowest; "
                  "the best rate may lie beyond it (extend the grid with train.lr_factor=...)"] if edges else []
-    return Grid("Learning rate chosen on dev (lr_search stage; lr: best dev score)", ["Method", *tasks], body,
+    return Grid("Learning rate chosen on dev (lr_search stage; of lr: dev score, points)", ["Method", *tasks], body,
                 footnotes=footnotes, collapsed=True)
 
 
