@@ -57,22 +57,25 @@ def test_stage_two_without_stage_one_fails_naming_what_to_run(tmp_path):
     assert not list((tmp_path / "runs").glob("*.parquet"))
 
 
-def test_the_method_comparison_shows_the_chosen_rate_per_method_and_task():
+def test_the_method_comparison_shows_the_chosen_rate_per_method_and_task_from_the_grid_as_it_is_now():
     import pandas as pd
 
     from harness.record.store import conform
     from harness.report.tables import glue_methods
 
-    rows = conform(pd.DataFrame([{"run_id": f"r{i}", "mode": "train", "status": "ok", "model": "minilm_l6",
-                                  "method": "lora", "method_label": "lora r=8", "task": task, "precision": "fp32",
-                                  "seed": seed, "stage": "final", "lr": lr, "lr_search_grid": grid,
-                                  "metric_accuracy": 0.78, "metric_pearson": 0.85, "random_init": False}
-                                 for i, (task, lr, grid, seed) in enumerate([
-                                     ("glue/mrpc", 1e-3, '{"0.001": 0.78}', 1), ("glue/stsb", 3e-3, None, 1)])]))
-    report = glue_methods.build(rows)
-    grid = next(g for g in report.grids if g.caption.startswith("Learning rate chosen on dev"))
+    extra = {"method_label": "lora r=8", "random_init": False}
+    rows = conform(pd.DataFrame([
+        {**_row("lr_search", 3e-4, 1, 0.70), **extra}, {**_row("lr_search", 1e-3, 1, 0.78), **extra},
+        # stage 2 ran when the grid ended at 1e-3; the grid was extended afterwards, and 3e-3 did worse
+        {**_row("final", 1e-3, 2, 0.77), "lr_search_grid": '{"0.0003": 0.7, "0.001": 0.78}', **extra},
+        {**_row("lr_search", 3e-3, 1, 0.75), **extra},
+        {**_row("lr_search", 3e-3, 1, 0.85, task="glue/stsb"), **extra},
+        {**_row("lr_search", 1e-2, 1, None, status="error", task="glue/stsb"), **extra},  # no score: not tried
+    ]))
+    grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen on dev"))
     assert grid.columns == ["Method", "glue/mrpc", "glue/stsb"]
-    assert grid.rows == [["lora r=8", '0.001 (of 0.001: 78.0)', "0.003"]]
+    assert grid.rows == [["lora r=8", "0.001 (of 0.0003: 70.0, 0.001: 78.0, 0.003: 75.0)", "0.003 (of 0.003: 85.0)"]]
+    assert grid.footnotes == []
 
 
 def test_the_method_comparison_sets_our_ranking_beside_the_papers():

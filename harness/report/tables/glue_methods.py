@@ -7,8 +7,6 @@ points. All Ave.: mean of 8 task scores, MNLI = mean(m, mm), QQP = mean(acc, F1)
 
 from __future__ import annotations
 
-import json
-
 import pandas as pd
 
 from harness.report import references
@@ -120,33 +118,31 @@ def ranking_grid(rows: pd.DataFrame) -> Grid | None:
 
 
 def chosen_rates(rows: pd.DataFrame) -> Grid | None:
-    """Method x task: the learning rate the lr_search stage chose on dev, and the grid it chose
-    from (final-stage rows, harness/lr_search.py); None when no row ran that stage."""
-    final = rows[(rows["stage"] == "final") & (rows["status"] == "ok")]
-    if final.empty:
-        return None
-    from harness.lr_search import grid_edge
+    """Method x task: the learning rate the lr_search stage chose on dev and the grid it chose from,
+    from the stage-1 rows as they are now (a grid extended after stage 2 ran shows its new rates;
+    harness/lr_search.py); None when no row ran that stage."""
+    from harness.lr_search import choose, grid_edge, search_grid
+    from harness.record.identity import CELL
 
-    tasks = sorted(final["task"].unique())
+    search = rows[(rows["stage"] == "lr_search") & (rows["status"] == "ok") & rows["score"].notna()]
+    if search.empty:
+        return None
+    tasks = sorted(search["task"].unique())
+    several = search["precision"].nunique() > 1
     body, edges = [], 0
-    for label, group in final.groupby("method_label", sort=True):
+    for (label, precision), group in search.groupby(["method_label", "precision"], sort=True):
         cells = []
         for task in tasks:
-            hit = group[group["task"] == task]
-            if hit.empty:
-                cells.append(MISSING)
-                continue
-            grid = hit["lr_search_grid"].dropna()
-            lr = float(hit["lr"].iloc[0])
-            cell = f"{lr:g}"
-            if not grid.empty:
-                scores = {float(r): v for r, v in json.loads(grid.iloc[0]).items()}
-                edge = grid_edge(scores, lr)
-                tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(scores.items()))
-                cell += f" (of {tried})" + (f" {EDGE[edge]}" if edge else "")
+            choices = []
+            for _, cell in group[group["task"] == task].groupby(list(CELL), dropna=False, sort=True):
+                grid = search_grid(cell, {})
+                lr = choose(grid)
+                edge = grid_edge(grid, lr)
                 edges += bool(edge)
-            cells.append(cell)
-        body.append([label, *cells])
+                tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(grid.items()))
+                choices.append(f"{lr:g} (of {tried})" + (f" {EDGE[edge]}" if edge else ""))
+            cells.append("; ".join(choices) or MISSING)
+        body.append([f"{label} ({precision})" if several else label, *cells])
     footnotes = [f"{EDGE['top']} / {EDGE['bottom']}: {edges} of the chosen rates are the grid's highest or lowest; "
                  "the best rate may lie beyond it (extend the grid with train.lr_factor=...)"] if edges else []
     return Grid("Learning rate chosen on dev (lr_search stage; of lr: dev score, points)", ["Method", *tasks], body,
