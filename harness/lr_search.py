@@ -29,12 +29,16 @@ if TYPE_CHECKING:
 STAGES = (None, "lr_search", "final")
 
 
+def searched(rows: pd.DataFrame) -> pd.DataFrame:
+    """The stage-1 rows a choice is made from: lr_search runs that finished ok with a dev score."""
+    return rows[(rows["stage"] == "lr_search") & (rows["status"] == "ok") & rows["score"].notna()]
+
+
 def search_rows(results_dir: str) -> pd.DataFrame:
     from harness.record.identity import CELL
     from harness.record.store import current_semantics, load_results
 
-    rows = current_semantics(load_results(results_dir, columns=[*CELL, "stage", "lr", "score"]))[0]
-    return rows[(rows["stage"] == "lr_search") & (rows["status"] == "ok")]
+    return searched(current_semantics(load_results(results_dir, columns=[*CELL, "stage", "lr", "score"]))[0])
 
 
 def _same_cell(rows: pd.DataFrame, cell: dict) -> pd.Series:
@@ -109,7 +113,7 @@ def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     staged = rows[rows["stage"].isin(["lr_search", "final"])]
     keep = []
     for _, cell in staged.groupby(list(CELL), dropna=False, sort=False):
-        search = cell[(cell["stage"] == "lr_search") & (cell["status"] == "ok") & cell["score"].notna()]
+        search = searched(cell)
         final = cell[cell["stage"] == "final"]
         if search.empty:
             keep.append(final)

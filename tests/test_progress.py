@@ -76,18 +76,24 @@ def test_evaluation_reports_progress(caplog):
     assert any(r.getMessage().startswith("eval example 5/5 (100%)") for r in caplog.records)
 
 
-def test_a_sweep_says_cells_done_of_total_with_its_own_eta(tmp_path):
+def _sweep_started_100_s_ago(tmp_path):
+    """A sweep folder whose multirun.yaml Hydra wrote 100 s ago."""
     import os
     import time
-
-    from harness.launch import sweep_progress
-    from harness.record.store import write_row
 
     sweep = tmp_path / "sweeps" / "2026-12-02_10-00-00"
     sweep.mkdir(parents=True)
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
     started = time.time() - 100
     os.utime(sweep / "multirun.yaml", (started, started))
+    return sweep
+
+
+def test_a_sweep_says_cells_done_of_total_with_its_own_eta(tmp_path):
+    from harness.launch import sweep_progress
+    from harness.record.store import write_row
+
+    sweep = _sweep_started_100_s_ago(tmp_path)
     for i in range(2):
         write_row({"run_id": f"r{i}", "config_hash": f"h{i}", "status": "ok", "sweep_dir": str(sweep)}, tmp_path / "r")
     write_row({"run_id": "other", "config_hash": "x", "status": "ok", "sweep_dir": "sweeps/another"}, tmp_path / "r")
@@ -98,17 +104,10 @@ def test_a_sweep_says_cells_done_of_total_with_its_own_eta(tmp_path):
 def test_a_resumed_sweep_counts_its_skipped_cells_as_finished(tmp_path):
     """A resumed sweep skips the cells that have ok rows in seconds: its ETA extrapolates the cells
     it ran over the cells left to run, not over the skipped ones."""
-    import os
-    import time
-
     from harness.launch import mark_skipped, sweep_progress
     from harness.record.store import write_row
 
-    sweep = tmp_path / "sweeps" / "2026-12-03_10-00-00"
-    sweep.mkdir(parents=True)
-    (sweep / "multirun.yaml").write_text("hydra: {}\n")
-    started = time.time() - 100
-    os.utime(sweep / "multirun.yaml", (started, started))
+    sweep = _sweep_started_100_s_ago(tmp_path)
     for job in range(3):
         mark_skipped(str(sweep), job)
     mark_skipped(str(sweep), 1)  # the same cell twice (a rerun of the sweep) counts once

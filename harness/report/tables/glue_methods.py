@@ -121,10 +121,10 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
     """Method x task: the learning rate the lr_search stage chose on dev and the grid it chose from,
     from the stage-1 rows as they are now (a grid extended after stage 2 ran shows its new rates;
     harness/lr_search.py); None when no row ran that stage."""
-    from harness.lr_search import choose, grid_edge, search_grid
+    from harness.lr_search import choose, grid_edge, search_grid, searched
     from harness.record.identity import CELL
 
-    search = rows[(rows["stage"] == "lr_search") & (rows["status"] == "ok") & rows["score"].notna()]
+    search = searched(rows)
     if search.empty:
         return None
     tasks = sorted(search["task"].unique())
