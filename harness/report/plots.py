@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from harness.report.cells import ok_train_rows  # noqa: E402
+from harness.report.tables.glue_methods import budget_params  # noqa: E402
 from harness.report.tables.memory_speed import memory_rows, peak_reading  # noqa: E402
 
 
@@ -34,9 +35,11 @@ def pareto_front(points: list[tuple[float, float]]) -> list[tuple[float, float]]
     return front
 
 
-def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Mean GLUE score against trainable parameters per method, with the Pareto front; the
-    tuned runs once the lr_search stage has run (harness/lr_search.py), else every run."""
+def score_points(df: pd.DataFrame) -> tuple[list[tuple[str, float, float]], set[str], list[str]]:
+    """(label, parameters, mean score in points) per method for score_vs_params, the tasks the
+    mean is over and the models. The tuned runs once the lr_search stage has run
+    (harness/lr_search.py), else every run. The parameters are the table's "# Params"
+    (glue_methods.budget_params: trainable minus the task head; AdaLoRA's final budget)."""
     from harness.lr_search import compared_rows
 
     rows = ok_train_rows(df)
@@ -45,27 +48,35 @@ def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
                 & rows["params_trainable"].notna()]
     rows = compared_rows(rows)
     if rows.empty:
-        return []
+        return [], set(), []
     # average over the tasks every method has, so methods run on fewer tasks stay comparable
     groups = rows.groupby(["model", "method_label", "precision"])
     several = rows["precision"].nunique() > 1
     common = set.intersection(*(set(g["task"]) for _, g in groups)) or set(rows["task"])
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
     points = []
     for (model, label, precision), g in groups:
         label = f"{label}, {precision}" if several else label
-        x = float((g["params_trainable"] - g["params_head"].fillna(0)).median())
         y = float(100 * g[g["task"].isin(common)].groupby("task")["score"].mean().mean())
-        points.append((x, y))
+        points.append((label, budget_params(g), y))
+    return points, common, sorted(rows["model"].unique())
+
+
+def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Mean GLUE score against trainable parameters per method, with the Pareto front."""
+    points, common, models = score_points(df)
+    if not points:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for label, x, y in points:
         ax.scatter([x], [y], s=40)
-        ax.annotate(f"{label}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    front = pareto_front(points)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    front = pareto_front([(x, y) for _, x, y in points])
     ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto front")
     ax.set_xscale("log")
-    ax.set_xlabel("trainable parameters (task head excluded, log scale)")
+    ax.set_xlabel("trainable parameters (task head excluded; AdaLoRA: final budget; log scale)")
     names = ", ".join(sorted(t.split("/")[-1].upper() for t in common))
     ax.set_ylabel(f"mean score over {names} (points)" if len(common) < 5 else "mean task score (points)")
-    ax.set_title(f"Score vs trainable parameters — {', '.join(sorted(rows['model'].unique()))}")
+    ax.set_title(f"Score vs trainable parameters — {', '.join(models)}")
     ax.legend(fontsize=8)
     return [_save(fig, out_dir, "score_vs_params")]
 

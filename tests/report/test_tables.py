@@ -8,7 +8,7 @@ import pytest
 
 from harness.report import references
 from harness.report.__main__ import write_reports
-from harness.report.plots import pareto_front
+from harness.report.plots import pareto_front, score_points
 from harness.report.render import to_html, to_markdown
 from harness.report.tables import TABLES, glue_methods
 from tests.report.fixture_rows import glue_rows
@@ -131,6 +131,17 @@ def test_command_writes_markdown_html_figures_and_index(tmp_path):
     assert (tmp_path / "out" / "figures" / "score_vs_params.png").exists()
     assert (tmp_path / "out" / "figures" / "score_vs_params.svg").exists()
     assert "data:image/png;base64," in (tmp_path / "out" / "glue_methods.html").read_text()
+
+
+def test_score_points_put_adalora_at_its_final_budget_as_the_table_does():
+    df = glue_rows()
+    ada = df[df["method"] == "lora"].copy()
+    ada["method"], ada["method_label"] = "adalora", "adalora r=8"
+    ada["params_trainable"], ada["params_adapter_budget_final"] = 450_770, 330_000.0
+    points, common, models = score_points(pd.concat([df, ada], ignore_index=True))
+    x = {label: params for label, params, _ in points}
+    assert x["adalora r=8"] == 330_000 and x["lora r=8"] == 300_000 and x["full_ft"] == 22_713_986 - 770
+    assert models == ["minilm_l6"] and "glue/mrpc" in common
 
 
 def test_pareto_front():
