@@ -72,6 +72,17 @@ def grid_edge(grid: dict[float, float], lr: float) -> str | None:
     return "bottom" if math.isclose(lr, min(grid), rel_tol=1e-6) else None
 
 
+def next_factor(rows: pd.DataFrame, edge: str) -> float | None:
+    """The `train.lr_factor` that extends one cell's stage-1 grid past its `edge` ('top' or
+    'bottom') by the grid's own step there (x3 after 1/3, 1, 3: 9); None without recorded factors."""
+    factors = sorted({float(f) for f in rows["lr_factor"].dropna()}) if "lr_factor" in rows else []
+    if len(factors) < 2:
+        return None
+    if edge == "top":
+        return factors[-1] * factors[-1] / factors[-2]
+    return factors[0] * factors[0] / factors[1]
+
+
 def best_lr(*, _root_) -> float:
     """Resolver `${best_lr:}`: the stage-1 learning rate that scored best for this cell."""
     results = str(_root_.results_dir)

@@ -206,7 +206,7 @@ def test_the_comparison_says_what_it_cost_per_method_and_task_failed_runs_includ
 def test_a_rate_chosen_at_the_edge_of_its_grid_is_flagged_in_the_log_and_the_report(tmp_path, caplog):
     import pandas as pd
 
-    from harness.lr_search import grid_edge
+    from harness.lr_search import grid_edge, next_factor
     from harness.record.store import conform
     from harness.report.tables import glue_methods
 
@@ -214,6 +214,9 @@ def test_a_rate_chosen_at_the_edge_of_its_grid_is_flagged_in_the_log_and_the_rep
     assert grid_edge({1e-4: 0.9, 3e-4: 0.8, 1e-3: 0.7}, 1e-4) == "bottom"
     assert grid_edge({1e-4: 0.7, 3e-4: 0.9, 1e-3: 0.8}, 3e-4) is None
     assert grid_edge({1e-3: 0.9}, 1e-3) is None  # one rate: no grid to extend
+    factors = pd.DataFrame({"lr_factor": [1 / 3, 1.0, 3.0, 9.0]})
+    assert next_factor(factors, "top") == pytest.approx(27) and next_factor(factors, "bottom") == pytest.approx(1 / 9)
+    assert next_factor(factors.iloc[:1], "top") is None
 
     for factor, score in {1 / 3: 0.70, 1.0: 0.75, 3.0: 0.78}.items():
         cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
@@ -227,9 +230,10 @@ def test_a_rate_chosen_at_the_edge_of_its_grid_is_flagged_in_the_log_and_the_rep
 
     extra = {"method_label": "lora r=8", "random_init": False}
     rows = conform(pd.DataFrame([
-        {**_row("lr_search", 1e-3, 1, 0.70), **extra}, {**_row("lr_search", 3e-3, 1, 0.80), **extra},
+        {**_row("lr_search", 1e-3, 1, 0.70), "lr_factor": 1.0, **extra},
+        {**_row("lr_search", 3e-3, 1, 0.80), "lr_factor": 3.0, **extra},
         {**_row("final", 3e-3, 2, 0.78), "lr_search_grid": '{"0.001": 0.7, "0.003": 0.8}', **extra},
     ]))
     chosen = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen"))
-    assert chosen.rows[0][1] == "0.003 (of 0.001: 70.0, 0.003: 80.0) ↑ top of grid"
+    assert chosen.rows[0][1] == "0.003 (of 0.001: 70.0, 0.003: 80.0) ↑ top of grid, next train.lr_factor=9"
     assert chosen.footnotes[0].startswith("↑ top of grid / ↓ bottom of grid: 1 of the chosen rates")

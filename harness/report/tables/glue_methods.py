@@ -121,7 +121,7 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
     """Method x task: the learning rate the lr_search stage chose on dev and the grid it chose from,
     from the stage-1 rows as they are now (a grid extended after stage 2 ran shows its new rates;
     harness/lr_search.py); None when no row ran that stage."""
-    from harness.lr_search import choose, grid_edge, search_grid, searched
+    from harness.lr_search import choose, grid_edge, next_factor, search_grid, searched
     from harness.record.identity import CELL
 
     search = searched(rows)
@@ -140,11 +140,14 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
                 edge = grid_edge(grid, lr)
                 edges += bool(edge)
                 tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(grid.items()))
-                choices.append(f"{lr:g} (of {tried})" + (f" {EDGE[edge]}" if edge else ""))
+                factor = next_factor(cell, edge) if edge else None
+                beyond = f" {EDGE[edge]}" + (f", next train.lr_factor={factor:.4g}" if factor else "") if edge else ""
+                choices.append(f"{lr:g} (of {tried}){beyond}")
             cells.append("; ".join(choices) or MISSING)
         body.append([f"{label} ({precision})" if several else label, *cells])
     footnotes = [f"{EDGE['top']} / {EDGE['bottom']}: {edges} of the chosen rates are the grid's highest or lowest; "
-                 "the best rate may lie beyond it (extend the grid with train.lr_factor=...)"] if edges else []
+                 "the best rate may lie beyond it: run the lr_search stage again for that method and task at the next factor "
+                 "(the grid's step past its edge); stage 2 then reruns only if that rate wins"] if edges else []
     return Grid("Learning rate chosen on dev (lr_search stage; of lr: dev score, points)", ["Method", *tasks], body,
                 footnotes=footnotes, collapsed=True)
 
