@@ -1,9 +1,11 @@
 """The plateau rule and Kendall's tau on known orders (the method comparison's building blocks)."""
 
+import math
+
 import pytest
 
 from harness.learning_curve import better, decode, encode, plateaued
-from harness.report.ranking import gaps_to_full, kendall_tau, tau_interval
+from harness.report.ranking import dev_set_se, gaps_to_full, kendall_tau, spread, tau_interval
 
 
 @pytest.mark.parametrize(("curve", "expected"), [
@@ -50,6 +52,14 @@ def test_tau_interval_holds_the_point_and_widens_with_noisy_seeds():
     noisy = {"a": [0.9, 0.5], "b": [0.8, 0.6], "c": [0.7, 0.75], "d": [0.6, 0.9]}
     point, lo, hi = tau_interval(published, noisy, draws=500)
     assert lo <= point <= hi and hi - lo >= 1.0
+
+
+def test_dev_set_standard_error_and_spread():
+    assert dev_set_se("metric_accuracy", 0.5, 100) == pytest.approx(0.05)  # sqrt(0.25 / 100)
+    assert dev_set_se("metric_pearson", 0.9, 1501) == pytest.approx(0.19 / math.sqrt(1500))
+    assert dev_set_se("metric_matthews", 0.5, 1000) is None  # no formula: not shown
+    assert dev_set_se("metric_accuracy", 0.5, None) is None
+    assert spread({"a": 80.0, "b": 86.5, "c": 84.0}) == pytest.approx(6.5) and spread({"a": 1.0}) is None
 
 
 def test_gaps_to_full_fine_tuning():

@@ -89,12 +89,14 @@ def test_the_method_comparison_sets_our_ranking_beside_the_papers():
     ours = {"full_ft": [0.80, 0.82], "lora r=8": [0.78, 0.79], "bitfit": [0.70, 0.71]}
     rows = conform(pd.DataFrame([{"run_id": f"{m}{s}", "mode": "train", "status": "ok", "model": "minilm_l6",
                                   "method": m.split()[0], "method_label": m, "task": "glue/mrpc", "precision": "fp32",
-                                  "seed": s, "metric_accuracy": v, "random_init": False}
+                                  "seed": s, "metric_accuracy": v, "random_init": False, "eval_examples": 408}
                                  for m, values in ours.items() for s, v in enumerate(values, 1)]))
     grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Ranking"))
-    task, n, tau, gaps = grid.rows[0]
+    task, n, tau, spread, se, gaps = grid.rows[0]
     assert task == "MRPC Acc" and n == "3" and tau == "+0.33 [+0.33, +0.33]"
     assert "bitfit -1.7 / -10.5" in gaps
+    # published 89.95 - 87.75; ours 81.0 - 70.5. SE on MRPC's 408 pairs: at 89.05 (paper), at 76.67 (ours)
+    assert spread == "2.2 / 10.5" and se == "1.5 / 2.1 (n=408)"
 
 
 def test_stage_two_chooses_among_runs_of_the_same_precision_and_schedule_only(tmp_path):

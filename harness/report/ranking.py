@@ -1,9 +1,10 @@
 """How far two rankings of methods agree: Kendall's tau between the published order and ours,
-with an interval over seeds (our scores resampled per method), and each method's gap to full
-fine-tuning."""
+with an interval over seeds (our scores resampled per method), each method's gap to full
+fine-tuning, and how far apart the methods are against the dev set's own sampling error."""
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
@@ -46,3 +47,22 @@ def gaps_to_full(scores: dict[str, float], full: str = "full_ft") -> dict[str, f
     if full not in scores:
         return {}
     return {m: s - scores[full] for m, s in scores.items() if m != full}
+
+
+def spread(scores: dict[str, float]) -> float | None:
+    """Best minus worst method (None for fewer than two)."""
+    return max(scores.values()) - min(scores.values()) if len(scores) > 1 else None
+
+
+def dev_set_se(metric: str, value: float, n: int) -> float | None:
+    """The sampling standard error of one score on a dev set of n examples, in the score's units:
+    accuracy sqrt(p (1 - p) / n), a correlation (1 - r^2) / sqrt(n - 1) (Fisher's large-sample
+    formula); None for other metrics. Methods whose scores differ by about this much are not told
+    apart by the dev set, however many seeds ran."""
+    if n is None or n < 2:
+        return None
+    if metric.startswith("metric_accuracy"):
+        return math.sqrt(max(value * (1 - value), 0.0) / n)
+    if metric in ("metric_pearson", "metric_spearman"):
+        return (1 - value * value) / math.sqrt(n - 1)
+    return None

@@ -7,6 +7,8 @@ points. All Ave.: mean of 8 task scores, MNLI = mean(m, mm), QQP = mean(acc, F1)
 
 from __future__ import annotations
 
+import statistics
+
 import pandas as pd
 
 from harness.report import references
@@ -76,9 +78,9 @@ def method_cells(rows: pd.DataFrame, label: str, missing: list, warned: list) ->
 
 def ranking_line(header: str, metric: str, ref: str, task_rows: pd.DataFrame, published: pd.DataFrame
                  ) -> list[str] | None:
-    """[task, methods, tau with its interval, gaps to full FT] over the methods both tables have
-    (None for fewer than three)."""
-    from harness.report.ranking import gaps_to_full, tau_interval
+    """[task, methods, tau with its interval, spread published / reproduced, dev-set SE published /
+    reproduced, gaps to full FT] over the methods both tables have (None for fewer than three)."""
+    from harness.report.ranking import dev_set_se, gaps_to_full, spread, tau_interval
 
     pub, seeds = {}, {}
     for _, p in published.iterrows():
@@ -92,8 +94,17 @@ def ranking_line(header: str, metric: str, ref: str, task_rows: pd.DataFrame, pu
     ours = {m: sum(v) / len(v) for m, v in seeds.items()}
     gaps = [f"{m} {gaps_to_full(pub).get(m, 0):+.1f} / {gaps_to_full(ours).get(m, 0):+.1f}"
             for m in sorted(pub) if m != "full_ft"] if "full_ft" in pub else []
+    shown = task_rows[task_rows["method_label"].isin(list(pub))]
+    n = int(shown["eval_examples"].median()) if shown["eval_examples"].notna().any() else None
+    full_dev = n is not None and shown["max_eval_samples"].isna().all()  # the paper's dev set too
+
+    def se(scores: dict[str, float]) -> str:
+        value = dev_set_se(metric, statistics.fmean(scores.values()) / 100, n)
+        return MISSING if value is None else f"{100 * value:.1f}"
+
     return [header, str(len(pub)), f"{tau:+.2f} [{lo:+.2f}, {hi:+.2f}]" if tau is not None else MISSING,
-            "; ".join(gaps) or MISSING]
+            f"{spread(pub):.1f} / {spread(ours):.1f}", f"{se(pub) if full_dev else MISSING} / {se(ours)}"
+            + (f" (n={n})" if n else ""), "; ".join(gaps) or MISSING]
 
 
 def ranking_grid(rows: pd.DataFrame) -> Grid | None:
@@ -113,8 +124,13 @@ def ranking_grid(rows: pd.DataFrame) -> Grid | None:
                 body.append(line)
     if not body:
         return None
-    return Grid("Ranking: Kendall's tau with the paper's order (95 % interval over seeds), gap to full FT "
-                "(published / reproduced, points)", ["Task", "Methods", "tau", "Gap to full FT"], body)
+    footnotes = ["Spread: the best method's mean minus the worst's. Dev-set SE: the sampling standard error of one "
+                 "score on the task's dev set at the methods' mean score (accuracy sqrt(p(1-p)/n), correlation "
+                 "(1-r^2)/sqrt(n-1)); seeds do not shrink it. Where the spread is within a few SEs, the order is "
+                 "largely the dev set's sampling noise, in the paper as here, and tau says little."]
+    return Grid("Ranking: Kendall's tau with the paper's order (95 % interval over seeds), spread of the methods, "
+                "dev-set standard error, gap to full FT (published / reproduced, points)",
+                ["Task", "Methods", "tau", "Spread", "Dev-set SE", "Gap to full FT"], body, footnotes=footnotes)
 
 
 def chosen_rates(rows: pd.DataFrame) -> Grid | None:
