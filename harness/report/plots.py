@@ -61,6 +61,30 @@ def score_points(df: pd.DataFrame) -> tuple[list[tuple[str, float, float]], set[
     return points, common, sorted(rows["model"].unique())
 
 
+def label_offsets(ax, points: list[tuple[str, float, float]], line_pt: float = 9.0) -> list[tuple[float, float]]:
+    """Text offsets (points) for the points' labels: above right of the point, else below right,
+    above left or below left, whichever first overprints no label already placed (two methods
+    close in parameters and score, e.g. LoRA r=8 and Houlsby at the AdaLoRA table's budgets);
+    above right when none is free."""
+    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled view the data transform maps through
+    to_pt = 72.0 / ax.figure.dpi
+    placed, offsets = [], []  # label boxes in points: (left, bottom, right, top)
+    for label, x, y in points:
+        px, py = (v * to_pt for v in ax.transData.transform((x, y)))
+        width = 4.6 * len(label)  # 8-pt text: about 4.6 points a character
+        candidates = [(4.0, 3.0), (4.0, -3.0 - line_pt), (-4.0 - width, 3.0), (-4.0 - width, -3.0 - line_pt)]
+        for dx, dy in candidates:
+            box = (px + dx, py + dy, px + dx + width, py + dy + line_pt)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        else:
+            dx, dy = candidates[0]
+            box = (px + dx, py + dy, px + dx + width, py + dy + line_pt)
+        placed.append(box)
+        offsets.append((dx, dy))
+    return offsets
+
+
 def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     """Mean GLUE score against trainable parameters per method, with the Pareto front."""
     points, common, models = score_points(df)
@@ -69,10 +93,11 @@ def score_vs_params(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for label, x, y in points:
         ax.scatter([x], [y], s=40)
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xscale("log")
+    for (label, x, y), (dx, dy) in zip(points, label_offsets(ax, points)):
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=8)
     front = pareto_front([(x, y) for _, x, y in points])
     ax.plot([p[0] for p in front], [p[1] for p in front], "k--", lw=1, label="Pareto front")
-    ax.set_xscale("log")
     ax.set_xlabel("trainable parameters (task head excluded; AdaLoRA: final budget; log scale)")
     names = ", ".join(sorted(t.split("/")[-1].upper() for t in common))
     ax.set_ylabel(f"mean score over {names} (points)" if len(common) < 5 else "mean task score (points)")

@@ -144,6 +144,22 @@ def test_score_points_put_adalora_at_its_final_budget_as_the_table_does():
     assert models == ["minilm_l6"] and "glue/mrpc" in common
 
 
+def test_labels_of_two_close_points_do_not_overprint():
+    import matplotlib.pyplot as plt
+
+    from harness.report.plots import label_offsets
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    points = [("houlsby rf=24", 1.5e5, 84.0), ("lora r=8", 3.3e5, 84.2), ("bitfit", 2.6e4, 68.0),
+              ("full_ft", 2.2e7, 84.0)]  # four decades wide, as the real figure
+    ax.scatter([p[1] for p in points], [p[2] for p in points])
+    ax.set_xscale("log")
+    offsets = label_offsets(ax, points)
+    plt.close(fig)
+    assert offsets[0] == (4.0, 3.0) and offsets[2] == (4.0, 3.0)  # free: above right
+    assert offsets[1] != (4.0, 3.0)  # LoRA's label would run into Houlsby's: placed elsewhere
+
+
 def test_pareto_front():
     assert pareto_front([(1, 50), (2, 40), (3, 60), (10, 55), (10, 70)]) == [(1, 50), (3, 60), (10, 70)]
 
