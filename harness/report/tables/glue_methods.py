@@ -102,7 +102,14 @@ def ranking_line(header: str, metric: str, ref: str, task_rows: pd.DataFrame, pu
         value = dev_set_se(metric, statistics.fmean(scores.values()) / 100, n)
         return MISSING if value is None else f"{100 * value:.1f}"
 
-    return [header, str(len(pub)), f"{tau:+.2f} [{lo:+.2f}, {hi:+.2f}]" if tau is not None else MISSING,
+    single = sum(len(v) < 2 for v in seeds.values())  # resampling one seed cannot show its noise
+    if tau is None:
+        shown_tau = MISSING
+    elif single:
+        shown_tau = f"{tau:+.2f} (no interval: {single} of {len(seeds)} methods ran one seed)"
+    else:
+        shown_tau = f"{tau:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    return [header, str(len(pub)), shown_tau,
             f"{spread(pub):.1f} / {spread(ours):.1f}", f"{se(pub) if full_dev else MISSING} / {se(ours)}"
             + (f" (n={n})" if n else ""), "; ".join(gaps) or MISSING]
 
