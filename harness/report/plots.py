@@ -61,6 +61,11 @@ def score_points(df: pd.DataFrame) -> tuple[list[tuple[str, float, float]], set[
     return points, common, sorted(rows["model"].unique())
 
 
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """Whether two (left, bottom, right, top) boxes overlap."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def label_offsets(ax, points: list[tuple[str, float, float]], line_pt: float = 9.0) -> list[tuple[float, float]]:
     """Text offsets (points) for the points' labels: above right of the point, else below right,
     above left or below left, whichever first overprints no label already placed (two methods
@@ -73,15 +78,10 @@ def label_offsets(ax, points: list[tuple[str, float, float]], line_pt: float = 9
         px, py = (v * to_pt for v in ax.transData.transform((x, y)))
         width = 4.6 * len(label)  # 8-pt text: about 4.6 points a character
         candidates = [(4.0, 3.0), (4.0, -3.0 - line_pt), (-4.0 - width, 3.0), (-4.0 - width, -3.0 - line_pt)]
-        for dx, dy in candidates:
-            box = (px + dx, py + dy, px + dx + width, py + dy + line_pt)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-                break
-        else:
-            dx, dy = candidates[0]
-            box = (px + dx, py + dy, px + dx + width, py + dy + line_pt)
-        placed.append(box)
-        offsets.append((dx, dy))
+        boxes = [(px + dx, py + dy, px + dx + width, py + dy + line_pt) for dx, dy in candidates]
+        pick = next((i for i, a in enumerate(boxes) if not any(_overlap(a, b) for b in placed)), 0)
+        placed.append(boxes[pick])
+        offsets.append(candidates[pick])
     return offsets
 
 

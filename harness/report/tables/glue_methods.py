@@ -80,7 +80,7 @@ def ranking_line(header: str, metric: str, ref: str, task_rows: pd.DataFrame, pu
                  ) -> list[str] | None:
     """[task, methods, tau with its interval, spread published / reproduced, dev-set SE published /
     reproduced, gaps to full FT] over the methods both tables have (None for fewer than three)."""
-    from harness.report.ranking import dev_set_se, gaps_to_full, spread, tau_interval
+    from harness.report.ranking import dev_set_se, gaps_to_full, kendall_tau, spread, tau_interval
 
     pub, seeds = {}, {}
     for _, p in published.iterrows():
@@ -90,7 +90,6 @@ def ranking_line(header: str, metric: str, ref: str, task_rows: pd.DataFrame, pu
             pub[label], seeds[label] = float(p[ref]), values
     if len(pub) < 3:
         return None
-    tau, lo, hi = tau_interval(pub, seeds)
     ours = {m: sum(v) / len(v) for m, v in seeds.items()}
     gaps = [f"{m} {gaps_to_full(pub).get(m, 0):+.1f} / {gaps_to_full(ours).get(m, 0):+.1f}"
             for m in sorted(pub) if m != "full_ft"] if "full_ft" in pub else []
@@ -103,12 +102,14 @@ def ranking_line(header: str, metric: str, ref: str, task_rows: pd.DataFrame, pu
         return MISSING if value is None else f"{100 * value:.1f}"
 
     single = sum(len(v) < 2 for v in seeds.values())  # resampling one seed cannot show its noise
-    if tau is None:
-        shown_tau = MISSING
-    elif single:
+    if single:
+        tau = kendall_tau(pub, ours)
         shown_tau = f"{tau:+.2f} (no interval: {single} of {len(seeds)} methods ran one seed)"
     else:
+        tau, lo, hi = tau_interval(pub, seeds)
         shown_tau = f"{tau:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+    if tau is None:
+        shown_tau = MISSING
     return [header, str(len(pub)), shown_tau,
             f"{spread(pub):.1f} / {spread(ours):.1f}", f"{se(pub) if full_dev else MISSING} / {se(ours)}"
             + (f" (n={n})" if n else ""), "; ".join(gaps) or MISSING]
@@ -163,8 +164,10 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
                 edge = grid_edge(grid, lr)
                 edges += bool(edge)
                 tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(grid.items()))
-                factor = next_factor(cell, edge) if edge else None
-                beyond = f" {EDGE[edge]}" + (f", next train.lr_factor={factor:.4g}" if factor else "") if edge else ""
+                beyond = ""
+                if edge:
+                    factor = next_factor(cell, edge)
+                    beyond = f" {EDGE[edge]}" + (f", next train.lr_factor={factor:.4g}" if factor else "")
                 choices.append(f"{lr:g} (of {tried}){beyond}")
             cells.append("; ".join(choices) or MISSING)
         body.append([f"{label} ({precision})" if several else label, *cells])
