@@ -130,7 +130,7 @@ def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             keep.append(final)
             continue
         lr = choose(_grid(search))
-        at_lr = cell["lr"].map(lambda x: math.isclose(float(x), lr, rel_tol=1e-6))
+        at_lr = (cell["lr"].astype(float) - lr).abs() <= 1e-6 * lr
         final = final[at_lr[final.index]]
         chosen = search[at_lr[search.index] & ~search["seed"].isin(final["seed"])]
         keep += [chosen, final]
