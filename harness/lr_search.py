@@ -11,8 +11,16 @@ The stage-1 run at the chosen rate is one seed of the comparison: stage 2 runs t
 (`train.seed=2,3`), and `comparison_rows` puts the two together for the reports. Running its
 seed again would repeat the same computation.
 
+A rate chosen on one seed can be one that other seeds do not survive (a regression head that
+collapses to a constant, a run still far from converged). When the seeds at the chosen rate
+disagree by more than the dev set's own sampling noise (the report flags the cell), the
+runner-up rate's seeds are run too (`train.lr: ${runner_up_lr:}`), and the comparison shows, of
+the rates run at every seed, the one with the best mean (`compared_rate`): still chosen on dev,
+on three seeds instead of one.
+
     python -m harness +sweep=glue_methods_lr_search    # stage 1
     python -m harness +sweep=glue_methods_tuned        # stage 2: seeds 2 and 3 at the chosen lr
+    python -m harness +sweep=glue_methods_runner_up method=lora_r2 +recipe=glue_compare/stsb  # flagged cells
 """
 
 from __future__ import annotations
@@ -83,20 +91,27 @@ def next_factor(rows: pd.DataFrame, edge: str) -> float | None:
     return factors[0] * factors[0] / factors[1]
 
 
-def best_lr(*, _root_) -> float:
-    """Resolver `${best_lr:}`: the stage-1 learning rate that scored best for this cell."""
-    results = str(_root_.results_dir)
+def _searched_grid(root, resolver: str) -> tuple[dict, dict[float, float]]:
+    """(cell, its stage-1 grid) for a resolver of the final stage; ConfigError naming what to run
+    when stage 1 has no row for the cell."""
+    results = str(root.results_dir)
     if not Path(results).exists():
-        raise ConfigError(f"train.lr=${{best_lr:}}: results_dir={results} has no rows; run the lr_search stage first")
+        raise ConfigError(f"train.lr=${{{resolver}:}}: results_dir={results} has no rows; run the lr_search stage first")
     from harness.record.identity import cell_of
 
-    cell = cell_of(_root_)
+    cell = cell_of(root)
     grid = search_grid(search_rows(results), cell)
     if not grid:
-        raise ConfigError(f"train.lr=${{best_lr:}}: no ok lr_search row for model={cell['model']} "
+        raise ConfigError(f"train.lr=${{{resolver}:}}: no ok lr_search row for model={cell['model']} "
                           f"method={cell['method']} task={cell['task']} precision={cell['precision']} "
                           f"(batch {cell['batch_size']}, {cell['epochs']} epochs) in {results}; run the lr_search "
                           f"stage first with the same settings")
+    return cell, grid
+
+
+def best_lr(*, _root_) -> float:
+    """Resolver `${best_lr:}`: the stage-1 learning rate that scored best for this cell."""
+    cell, grid = _searched_grid(_root_, "best_lr")
     lr = choose(grid)
     edge = grid_edge(grid, lr)
     if edge:
@@ -109,10 +124,60 @@ def best_lr(*, _root_) -> float:
     return lr
 
 
+def runner_up(grid: dict[float, float]) -> float | None:
+    """The learning rate with the second-best dev score (ties: the smaller rate first); None for a
+    grid of one rate."""
+    ranked = sorted(sorted(grid), key=lambda lr: grid[lr], reverse=True)
+    return ranked[1] if len(ranked) > 1 else None
+
+
+def runner_up_lr(*, _root_) -> float:
+    """Resolver `${runner_up_lr:}`: the stage-1 learning rate that scored second best for this cell.
+    Its seeds are run when the seeds at the best rate disagree (one failed where seed 1 did not):
+    the comparison then takes, of the rates run at every seed, the one with the best mean
+    (`compared_rate`)."""
+    cell, grid = _searched_grid(_root_, "runner_up_lr")
+    lr = runner_up(grid)
+    if lr is None:
+        raise ConfigError(f"train.lr=${{runner_up_lr:}}: method={cell['method']} task={cell['task']} has one "
+                          f"searched rate ({', '.join(f'{r:g}' for r in grid)}); run the lr_search stage's other factors first")
+    return lr
+
+
+def seeds_by_rate(cell: pd.DataFrame) -> dict[float, dict[int, float]]:
+    """lr -> {seed: dev score} over both stages' ok scored runs of one cell; a final-stage run of a
+    seed replaces the stage-1 run of that seed (the same computation)."""
+    ok = cell[(cell["status"] == "ok") & cell["score"].notna() & cell["stage"].isin(["lr_search", "final"])]
+    ok = ok.sort_values("stage", key=lambda s: s.map({"lr_search": 0, "final": 1}), kind="stable")
+    rates: dict[float, dict[int, float]] = {}
+    for row in ok.itertuples():
+        lr = next((r for r in rates if math.isclose(r, float(row.lr), rel_tol=1e-6)), float(row.lr))
+        rates.setdefault(lr, {})[int(row.seed)] = float(row.score)
+    return rates
+
+
+def compared_rate(cell: pd.DataFrame) -> float | None:
+    """The learning rate the comparison shows for one cell: of the rates run at the most seeds, the
+    one with the best mean dev score (ties: the smaller rate); while no rate has more than its
+    stage-1 seed, the stage-1 best (`choose`). So a rate that led on seed 1 alone but whose other
+    seeds failed gives way to the runner-up once the runner-up's seeds have run, and an extended
+    grid's new best shows once its seeds have."""
+    rates = seeds_by_rate(cell)
+    if not rates:
+        return None
+    most = max(len(s) for s in rates.values())
+    if most == 1:
+        grid = _grid(searched(cell))
+        return choose(grid) if grid else None
+    full = {lr: sum(s.values()) / len(s) for lr, s in rates.items() if len(s) == most}
+    return choose(full)
+
+
 def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(tuned, untuned): the rows a method comparison shows. Tuned, per cell: the stage-1 run at
-    the chosen learning rate and the final-stage runs at that rate (a final run of the same seed
-    replaces the stage-1 one); the stage-1 runs at the other rates only informed the choice.
+    the compared learning rate (`compared_rate`) and the final-stage runs at that rate (a final
+    run of the same seed replaces the stage-1 one); the runs at the other rates only informed the
+    choice.
     Untuned: the rows of no stage (each method at its recipe's rate)."""
     import pandas as pd
 
@@ -126,10 +191,10 @@ def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     for _, cell in staged.groupby(list(CELL), dropna=False, sort=False):
         search = searched(cell)
         final = cell[cell["stage"] == "final"]
-        if search.empty:
+        lr = compared_rate(cell)
+        if search.empty or lr is None:
             keep.append(final)
             continue
-        lr = choose(_grid(search))
         at_lr = (cell["lr"].astype(float) - lr).abs() <= 1e-6 * lr
         final = final[at_lr[final.index]]
         chosen = search[at_lr[search.index] & ~search["seed"].isin(final["seed"])]
@@ -146,10 +211,12 @@ def compared_rows(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def register_resolvers() -> None:
-    """`${mul:a,b}` (the recipe's learning rate times a factor) and `${best_lr:}`."""
+    """`${mul:a,b}` (the recipe's learning rate times a factor), `${best_lr:}` and `${runner_up_lr:}`."""
     from omegaconf import OmegaConf
 
     if not OmegaConf.has_resolver("mul"):
         OmegaConf.register_new_resolver("mul", lambda a, b: float(a) * float(b))
     if not OmegaConf.has_resolver("best_lr"):
         OmegaConf.register_new_resolver("best_lr", best_lr)
+    if not OmegaConf.has_resolver("runner_up_lr"):
+        OmegaConf.register_new_resolver("runner_up_lr", runner_up_lr)

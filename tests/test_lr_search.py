@@ -75,7 +75,7 @@ def test_the_method_comparison_shows_the_chosen_rate_per_method_and_task_from_th
     grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen on dev"))
     assert grid.columns == ["Method", "glue/mrpc", "glue/stsb"]
     assert grid.rows == [["lora r=8", "0.001 (of 0.0003: 70.0, 0.001: 78.0, 0.003: 75.0)", "0.003 (of 0.003: 85.0)"]]
-    assert grid.footnotes == []
+    assert [f[:9] for f in grid.footnotes] == ["Rates run"]  # no rate at a grid's edge
 
 
 def test_the_method_comparison_sets_our_ranking_beside_the_papers():
@@ -240,3 +240,73 @@ def test_a_rate_chosen_at_the_edge_of_its_grid_is_flagged_in_the_log_and_the_rep
     chosen = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen"))
     assert chosen.rows[0][1] == "0.003 (of 0.001: 70.0, 0.003: 80.0) ↑ top of grid, next train.lr_factor=9"
     assert chosen.footnotes[0].startswith("↑ top of grid / ↓ bottom of grid: 1 of the chosen rates")
+
+
+def test_the_comparison_chooses_on_the_seed_means_once_the_runner_up_rate_has_every_seed():
+    import pandas as pd
+
+    from harness.lr_search import compared_rate, comparison_rows, runner_up
+    from harness.record.store import conform
+
+    stsb = {"task": "glue/stsb"}
+    search = [_row("lr_search", 3.3e-4, 1, 0.853, **stsb), _row("lr_search", 1e-3, 1, 0.863, **stsb),
+              _row("lr_search", 3e-3, 1, -0.02, **stsb)]
+    assert runner_up({3.3e-4: 0.853, 1e-3: 0.863, 3e-3: -0.02}) == 3.3e-4
+    assert runner_up({1e-3: 0.8}) is None
+    at_best = [_row("final", 1e-3, 2, 0.665, **stsb), _row("final", 1e-3, 3, 0.767, **stsb)]
+    rows = conform(pd.DataFrame(search + at_best))
+    assert compared_rate(rows) == 1e-3  # the only rate with every seed: seed 1's choice stands
+    runner = [_row("final", 3.3e-4, 2, 0.850, **stsb), _row("final", 3.3e-4, 3, 0.860, **stsb)]
+    rows = conform(pd.DataFrame(search + at_best + runner))
+    assert compared_rate(rows) == 3.3e-4  # mean 85.4 over three seeds beats 76.5
+    tuned, _ = comparison_rows(rows)
+    assert sorted((r.lr, r.seed) for r in tuned.itertuples()) == [(3.3e-4, 1), (3.3e-4, 2), (3.3e-4, 3)]
+    # a rate with fewer seeds than the others does not compete until its seeds have run
+    rows = conform(pd.DataFrame(search + at_best + runner[:1]))
+    assert compared_rate(rows) == 1e-3
+
+
+def test_the_runner_up_stage_runs_the_second_best_rate_and_says_so(tmp_path):
+    runner_up_stage = ("+sweep=glue_methods_runner_up", "method=lora", "+recipe=glue_cpu/mrpc")
+    for factor, score in {1 / 3: 0.70, 1.0: 0.78, 3.0: 0.75}.items():
+        cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
+                       f"train.lr_factor={factor}", f"results_dir={tmp_path}")
+        write_row({**identity_columns(cfg, {"run_id": uuid.uuid4().hex, "config_hash": f"h{factor}"}),
+                   "status": "ok", "score": score}, tmp_path)
+    cfg = make_cfg(*runner_up_stage, f"results_dir={tmp_path}")
+    assert cfg.train.lr == pytest.approx(3 * cfg.method.recipe.lr)  # 0.75: second to 0.78 at x1
+    row = identity_columns(cfg, {"run_id": "r", "config_hash": "h"})
+    assert row["stage"] == "final" and "second-best" in row["lr_source"]
+    one_rate = make_cfg(*runner_up_stage, "precision=fp32", f"results_dir={tmp_path}")
+    write_row({**identity_columns(make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
+                                           "precision=fp32", f"results_dir={tmp_path}"),
+                                  {"run_id": uuid.uuid4().hex, "config_hash": "fp32"}), "status": "ok", "score": 0.7},
+              tmp_path)
+    with pytest.raises(InterpolationResolutionError, match="has one searched rate \\(0.001\\)"):
+        one_rate.train.lr  # noqa: B018
+
+
+def test_the_chosen_rates_table_flags_seeds_that_disagree_until_the_runner_up_has_run():
+    import pandas as pd
+
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    extra = {"method_label": "lora r=2", "random_init": False, "task": "glue/stsb", "eval_examples": 1500}
+    rows = [{**_row("lr_search", 3.3e-4, 1, 0.853), **extra}, {**_row("lr_search", 1e-3, 1, 0.863), **extra},
+            {**_row("lr_search", 3e-3, 1, -0.025), **extra},
+            {**_row("final", 1e-3, 2, 0.665), **extra}, {**_row("final", 1e-3, 3, 0.767), **extra}]
+
+    def chosen(extra_rows=()):
+        report = glue_methods.build(conform(pd.DataFrame(rows + list(extra_rows))))
+        return next(g for g in report.grids if g.caption.startswith("Learning rate chosen on dev"))
+
+    grid = chosen()
+    # 3 dev-set SEs of a Pearson r of 0.863 on 1,500 pairs: 3 (1 - r^2) / sqrt(1499) = 2.0 points
+    assert grid.rows[0][1] == ("0.001 (of 0.00033: 85.3, 0.001: 86.3, 0.003: -2.5) ⚠ seeds disagree "
+                               "(66.5 to 86.3, 3 SE = 2.0; run the runner-up rate's seeds)")
+    assert "1 cells whose seeds at the shown rate spread" in grid.footnotes[-1]
+    grid = chosen([{**_row("final", 3.3e-4, 2, 0.850), **extra}, {**_row("final", 3.3e-4, 3, 0.860), **extra}])
+    assert grid.rows[0][1] == ("0.00033 (of 0.00033: 85.3, 0.001: 86.3, 0.003: -2.5) ↓ bottom of grid; mean over seeds 0.00033: 85.4, "
+                               "0.001: 76.5; seed 1 alone chose 0.001")
+    assert grid.footnotes[-1].endswith("No cell's seeds spread over more than 3 dev-set standard errors.")

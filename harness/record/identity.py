@@ -71,7 +71,9 @@ def identity_columns(cfg, spec: dict) -> dict:
     label = get_method(cfg.method.name).label(method_args(cfg), cfg.method.get("variant"))
     recipe = cfg.method.get("recipe") or {}
     stage, factor = cfg.train.get("stage"), float(cfg.train.get("lr_factor", 1.0))
-    if stage == "final":
+    if stage == "final" and "runner_up_lr" in str(OmegaConf.to_container(cfg.train)["lr"]):
+        lr_source = "lr search: the stage-1 learning rate with the second-best dev score (harness/lr_search.py)"
+    elif stage == "final":
         lr_source = "lr search: the stage-1 learning rate with the best dev score (harness/lr_search.py)"
     elif recipe.get("lr") is not None and float(recipe["lr"]) * factor == float(cfg.train.lr):
         lr_source = f"method recipe{f' x {factor:g}' if factor != 1 else ''}: {recipe.get('source')}"

@@ -7,6 +7,7 @@ points. All Ave.: mean of 8 task scores, MNLI = mean(m, mm), QQP = mean(acc, F1)
 
 from __future__ import annotations
 
+import math
 import statistics
 
 import pandas as pd
@@ -40,6 +41,8 @@ PUBLISHED_TO_LABEL = {("full_ft", "high"): "full_ft", ("bitfit", "high"): "bitfi
                       ("pfeiffer_adapter", "mid"): "pfeiffer rf=24", ("pfeiffer_adapter", "low"): "pfeiffer rf=48"}
 WARNED = " ⚠"
 EDGE = {"top": "↑ top of grid", "bottom": "↓ bottom of grid"}
+UNSTEADY = "⚠ seeds disagree"
+TASKS = {c[1] for c in COLUMNS}
 
 
 def budget_params(rows: pd.DataFrame) -> float | None:
@@ -145,7 +148,7 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
     """Method x task: the learning rate the lr_search stage chose on dev and the grid it chose from,
     from the stage-1 rows as they are now (a grid extended after stage 2 ran shows its new rates;
     harness/lr_search.py); None when no row ran that stage."""
-    from harness.lr_search import choose, grid_edge, next_factor, search_grid, searched
+    from harness.lr_search import searched
     from harness.record.identity import CELL
 
     search = searched(rows)
@@ -153,29 +156,66 @@ def chosen_rates(rows: pd.DataFrame) -> Grid | None:
         return None
     tasks = sorted(search["task"].unique())
     several = search["precision"].nunique() > 1
-    body, edges = [], 0
+    staged = rows[rows["stage"].isin(["lr_search", "final"])]
+    body, flags = [], {"edge": 0, "unsteady": 0}
     for (label, precision), group in search.groupby(["method_label", "precision"], sort=True):
         cells = []
         for task in tasks:
-            choices = []
-            for _, cell in group[group["task"] == task].groupby(list(CELL), dropna=False, sort=True):
-                grid = search_grid(cell, {})
-                lr = choose(grid)
-                edge = grid_edge(grid, lr)
-                edges += bool(edge)
-                tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(grid.items()))
-                beyond = ""
-                if edge:
-                    factor = next_factor(cell, edge)
-                    beyond = f" {EDGE[edge]}" + (f", next train.lr_factor={factor:.4g}" if factor else "")
-                choices.append(f"{lr:g} (of {tried}){beyond}")
-            cells.append("; ".join(choices) or MISSING)
+            mine = staged[(staged["method_label"] == label) & (staged["precision"] == precision)
+                          & (staged["task"] == task)]
+            cells.append("; ".join(chosen_rate_text(cell, flags)
+                                   for _, cell in mine.groupby(list(CELL), dropna=False, sort=True)
+                                   if not searched(cell).empty) or MISSING)
         body.append([f"{label} ({precision})" if several else label, *cells])
-    footnotes = [f"{EDGE['top']} / {EDGE['bottom']}: {edges} of the chosen rates are the grid's highest or lowest; "
-                 "the best rate may lie beyond it: run the lr_search stage again for that method and task at the next factor "
-                 "(the grid's step past its edge); stage 2 then reruns only if that rate wins"] if edges else []
+    footnotes = []
+    if flags["edge"]:
+        footnotes.append(f"{EDGE['top']} / {EDGE['bottom']}: {flags['edge']} of the chosen rates are the grid's highest or "
+                         "lowest; the best rate may lie beyond it: run the lr_search stage again for that method and task "
+                         "at the next factor (the grid's step past its edge); stage 2 then reruns only if that rate wins")
+    footnotes.append("Rates run at every seed: the comparison shows the one with the best mean over the seeds (\"mean "
+                     "over seeds\"), else stage 1's best. " + (
+                         f"{UNSTEADY}: {flags['unsteady']} cells whose seeds at the shown rate spread over more than 3 "
+                         "dev-set standard errors (a seed failed where another did not); running the runner-up rate's "
+                         "seeds (+sweep=glue_methods_runner_up) lets the comparison choose on three seeds instead of one"
+                         if flags["unsteady"] else "No cell's seeds spread over more than 3 dev-set standard errors."))
     return Grid("Learning rate chosen on dev (lr_search stage; of lr: dev score, points)", ["Method", *tasks], body,
                 footnotes=footnotes, collapsed=True)
+
+
+def chosen_rate_text(cell: pd.DataFrame, flags: dict) -> str:
+    """One cell of the chosen-rates table: stage 1's grid and choice, the seed means where a rate
+    ran at several seeds, and the flags (`flags` counts them)."""
+    from harness.lr_search import choose, compared_rate, grid_edge, next_factor, search_grid, searched, seeds_by_rate
+    from harness.report.ranking import dev_set_se
+
+    grid = search_grid(searched(cell), {})
+    shown, first = compared_rate(cell), choose(grid)
+    tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(grid.items()))
+    text = f"{shown:g} (of {tried})"
+    edge = grid_edge(grid, shown)
+    if edge:
+        flags["edge"] += 1
+        factor = next_factor(cell, edge)
+        text += f" {EDGE[edge]}" + (f", next train.lr_factor={factor:.4g}" if factor else "")
+    rates = seeds_by_rate(cell)
+    most = max(len(s) for s in rates.values())
+    full = {lr: s for lr, s in sorted(rates.items()) if len(s) == most}
+    if most > 1 and len(full) > 1:
+        text += "; mean over seeds " + ", ".join(f"{lr:g}: {100 * statistics.fmean(s.values()):.1f}"
+                                                 for lr, s in full.items())
+    if not math.isclose(shown, first, rel_tol=1e-6):
+        text += f"; seed 1 alone chose {first:g}"
+    at_shown = next((s for lr, s in rates.items() if abs(lr - shown) <= 1e-6 * shown), {})
+    metric = next(c[2] for c in COLUMNS if c[1] == cell["task"].iloc[0]) if cell["task"].iloc[0] in TASKS else None
+    n = cell["eval_examples"].dropna()
+    if metric and len(at_shown) > 1 and not n.empty:
+        scores = sorted(at_shown.values())
+        se = dev_set_se(metric, scores[-1], int(n.median()))
+        if se and scores[-1] - scores[0] > 3 * se:
+            flags["unsteady"] += 1
+            text += (f" {UNSTEADY} ({100 * scores[0]:.1f} to {100 * scores[-1]:.1f}, 3 SE = {300 * se:.1f}"
+                     + ("; runner-up's seeds run)" if len(full) > 1 else "; run the runner-up rate's seeds)"))
+    return text
 
 
 def protocol_cost(rows: pd.DataFrame) -> Grid | None:
