@@ -35,9 +35,6 @@ def check_names(argv: list[str]) -> str | None:
     return None
 
 
-_ABSENT = object()
-
-
 def _flat_keys(node: dict, prefix: str = "") -> list[str]:
     """Every dotted key of a (plain, unresolved) config tree."""
     keys = []
@@ -78,9 +75,12 @@ def check_keys(argv: list[str]) -> str | None:
                         for choice in itertools.islice(itertools.product(*groups), 32)]
     except Exception:  # a composition problem of another kind: Hydra reports it itself
         return None
+    # whether a key exists, not what it resolves to: train.lr of a final-stage sweep resolves
+    # from results that only the run itself knows how to find
+    known = [set(_flat_keys(OmegaConf.to_container(cfg, resolve=False))) for cfg in composed]
     for key in keys:
-        if all(OmegaConf.select(cfg, key, default=_ABSENT) is _ABSENT for cfg in composed):
-            valid = sorted(set(_flat_keys(OmegaConf.to_container(composed[0], resolve=False))))
+        if all(key not in keys_of for keys_of in known):
+            valid = sorted(known[0])
             near = difflib.get_close_matches(key, valid, n=3, cutoff=0.5) or \
                 [k for k in valid if "." not in k][:8]
             return (f"error: unknown config key {key!r}; nearest valid: {', '.join(near)} "
