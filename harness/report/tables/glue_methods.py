@@ -274,8 +274,8 @@ def build(df: pd.DataFrame) -> Report:
     reproduced: dict[str, dict] = {}
     if not tuned.empty:
         grid, means = reproduced_grid(tuned, "Reproduced, learning rate chosen on dev per method and task (the "
-                                      "lr_search stage's best rate; its run is seed 1, the final stage's seeds "
-                                      "the rest)", warned)
+                                      "lr_search stage's best rate, or where several rates ran at every seed "
+                                      "the best mean; seed 1 is its stage-1 run, the final stage's seeds the rest)", warned)
         grids.append(grid)
         reproduced = means
     if not untuned.empty:
