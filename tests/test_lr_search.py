@@ -15,6 +15,15 @@ from tests.conftest import make_cfg, run_cli
 STAGE_2 = ("+sweep=glue_methods_tuned", "method=lora", "+recipe=glue_cpu/mrpc")
 
 
+def _stage_one_of_lora_on_mrpc(results_dir, scores: dict[float, float]) -> None:
+    """Stage-1 rows of LoRA on MRPC, one per lr factor, with the given dev scores."""
+    for factor, score in scores.items():
+        cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
+                       f"train.lr_factor={factor}", f"results_dir={results_dir}")
+        write_row({**identity_columns(cfg, {"run_id": uuid.uuid4().hex, "config_hash": f"h{factor}"}),
+                   "status": "ok", "score": score}, results_dir)
+
+
 def test_choose_takes_the_best_dev_score_and_the_smaller_rate_on_a_tie():
     assert choose({3.3e-4: 0.70, 1e-3: 0.78, 3e-3: 0.75}) == 1e-3
     assert choose({1e-3: 0.78, 3e-3: 0.78}) == 1e-3
@@ -28,12 +37,7 @@ def test_stage_one_scales_the_recipe_rate():
 
 
 def test_stage_two_takes_the_best_stage_one_rate_and_records_the_grid(tmp_path):
-    scores = {1 / 3: 0.70, 1.0: 0.78, 3.0: 0.75}
-    for factor, score in scores.items():
-        cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
-                       f"train.lr_factor={factor}", f"results_dir={tmp_path}")
-        write_row({**identity_columns(cfg, {"run_id": uuid.uuid4().hex, "config_hash": f"h{factor}"}),
-                   "status": "ok", "score": score}, tmp_path)
+    _stage_one_of_lora_on_mrpc(tmp_path, {1 / 3: 0.70, 1.0: 0.78, 3.0: 0.75})
     other = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/stsb", "train.lr_factor=3",
                      f"results_dir={tmp_path}")  # another task's best must not leak in
     write_row({**identity_columns(other, {"run_id": uuid.uuid4().hex, "config_hash": "x"}), "status": "ok",
@@ -225,11 +229,7 @@ def test_a_rate_chosen_at_the_edge_of_its_grid_is_flagged_in_the_log_and_the_rep
     assert next_factor(factors, "top") == pytest.approx(27) and next_factor(factors, "bottom") == pytest.approx(1 / 9)
     assert next_factor(factors.iloc[:1], "top") is None
 
-    for factor, score in {1 / 3: 0.70, 1.0: 0.75, 3.0: 0.78}.items():
-        cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
-                       f"train.lr_factor={factor}", f"results_dir={tmp_path}")
-        write_row({**identity_columns(cfg, {"run_id": uuid.uuid4().hex, "config_hash": f"h{factor}"}),
-                   "status": "ok", "score": score}, tmp_path)
+    _stage_one_of_lora_on_mrpc(tmp_path, {1 / 3: 0.70, 1.0: 0.75, 3.0: 0.78})
     cfg = make_cfg(*STAGE_2, f"results_dir={tmp_path}")
     with caplog.at_level("WARNING"):
         assert cfg.train.lr == pytest.approx(3 * cfg.method.recipe.lr)
@@ -272,11 +272,7 @@ def test_the_comparison_chooses_on_the_seed_means_once_the_runner_up_rate_has_ev
 
 def test_the_runner_up_stage_runs_the_second_best_rate_and_says_so(tmp_path):
     runner_up_stage = ("+sweep=glue_methods_runner_up", "method=lora", "+recipe=glue_cpu/mrpc")
-    for factor, score in {1 / 3: 0.70, 1.0: 0.78, 3.0: 0.75}.items():
-        cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc",
-                       f"train.lr_factor={factor}", f"results_dir={tmp_path}")
-        write_row({**identity_columns(cfg, {"run_id": uuid.uuid4().hex, "config_hash": f"h{factor}"}),
-                   "status": "ok", "score": score}, tmp_path)
+    _stage_one_of_lora_on_mrpc(tmp_path, {1 / 3: 0.70, 1.0: 0.78, 3.0: 0.75})
     cfg = make_cfg(*runner_up_stage, f"results_dir={tmp_path}")
     assert cfg.train.lr == pytest.approx(3 * cfg.method.recipe.lr)  # 0.75: second to 0.78 at x1
     row = identity_columns(cfg, {"run_id": "r", "config_hash": "h"})
