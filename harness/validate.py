@@ -76,8 +76,14 @@ def _check(section: str, schema: type, node) -> None:
     try:
         OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.to_container(node, resolve=True))
     except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?"
-        raise ConfigError(f"{section}.{key}: {str(exc).splitlines()[0]}") from None
+        cause = exc.__cause__ or exc.__context__
+        while cause is not None and not isinstance(cause, ConfigError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:  # a resolver's own message (harness/lr_search.py) says it all
+            raise cause from None
+        key = str(getattr(exc, "full_key", None) or getattr(exc, "key", None) or "?")
+        where = key if key.startswith(f"{section}.") else f"{section}.{key}"
+        raise ConfigError(f"{where}: {str(exc).splitlines()[0]}") from None
 
 
 def validate(cfg: DictConfig) -> None:

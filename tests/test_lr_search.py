@@ -59,7 +59,7 @@ def test_stage_two_without_stage_one_fails_naming_what_to_run(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "run the lr_search stage first" in proc.stderr
     # the rate named on the command line: the key check must not resolve it before the run does
-    proc = run_cli(*STAGE_2, "train.lr=${runner_up_lr:}", f"results_dir={tmp_path}")
+    proc = run_cli(*STAGE_2, "train.seed=1", "train.lr=${runner_up_lr:}", f"results_dir={tmp_path}")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().count("\n") == 0 and "train.lr=${runner_up_lr:}: no ok lr_search row" in proc.stderr
     assert not list((tmp_path / "runs").glob("*.parquet"))
