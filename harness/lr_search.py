@@ -37,9 +37,13 @@ if TYPE_CHECKING:
 STAGES = (None, "lr_search", "final")
 
 
+def _is_searched(rows: pd.DataFrame) -> pd.Series:
+    return (rows["stage"] == "lr_search") & (rows["status"] == "ok") & rows["score"].notna()
+
+
 def searched(rows: pd.DataFrame) -> pd.DataFrame:
     """The stage-1 rows a choice is made from: lr_search runs that finished ok with a dev score."""
-    return rows[(rows["stage"] == "lr_search") & (rows["status"] == "ok") & rows["score"].notna()]
+    return rows[_is_searched(rows)]
 
 
 def search_rows(results_dir: str) -> pd.DataFrame:
@@ -156,13 +160,14 @@ def seeds_by_rate(cell: pd.DataFrame) -> dict[float, dict[int, float]]:
     return rates
 
 
-def compared_rate(cell: pd.DataFrame) -> float | None:
+def compared_rate(cell: pd.DataFrame, rates: dict[float, dict[int, float]] | None = None) -> float | None:
     """The learning rate the comparison shows for one cell: of the rates run at the most seeds, the
     one with the best mean dev score (ties: the smaller rate); while no rate has more than its
     stage-1 seed, the stage-1 best (`choose`). So a rate that led on seed 1 alone but whose other
     seeds failed gives way to the runner-up once the runner-up's seeds have run, and an extended
-    grid's new best shows once its seeds have."""
-    rates = seeds_by_rate(cell)
+    grid's new best shows once its seeds have. `rates`: the cell's `seeds_by_rate`, when the
+    caller has it already."""
+    rates = seeds_by_rate(cell) if rates is None else rates
     if not rates:
         return None
     most = max(len(s) for s in rates.values())
@@ -189,16 +194,17 @@ def comparison_rows(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     staged = rows[rows["stage"].isin(["lr_search", "final"])]
     keep = []
     for _, cell in staged.groupby(list(CELL), dropna=False, sort=False):
-        search = searched(cell)
-        final = cell[cell["stage"] == "final"]
+        # boolean masks over the cell's own rows: no lookup by index label, which a plain concat of
+        # row files repeats
+        is_final = (cell["stage"] == "final").to_numpy()
+        is_search = _is_searched(cell).to_numpy()
         lr = compared_rate(cell)
-        if search.empty or lr is None:
-            keep.append(final)
+        if not is_search.any() or lr is None:
+            keep.append(cell[is_final])
             continue
-        at_lr = (cell["lr"].astype(float) - lr).abs() <= 1e-6 * lr
-        final = final[at_lr[final.index]]
-        chosen = search[at_lr[search.index] & ~search["seed"].isin(final["seed"])]
-        keep += [chosen, final]
+        at_lr = ((cell["lr"].astype(float) - lr).abs() <= 1e-6 * lr).to_numpy()
+        final = cell[is_final & at_lr]
+        keep += [cell[is_search & at_lr & ~cell["seed"].isin(final["seed"]).to_numpy()], final]
     tuned = pd.concat(keep) if keep else staged.iloc[:0]
     return tuned, untuned
 

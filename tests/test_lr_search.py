@@ -146,11 +146,14 @@ def test_the_comparison_takes_the_chosen_stage_one_run_and_the_final_seeds_at_it
         _row("final", 1e-2, 1, 0.81, task="glue/stsb"),  # a final run of the search seed replaces it
         _row(None, 1e-3, 1, 0.76),  # untuned: the recipe's rate
     ]))
+    expected = [("glue/mrpc", "final", 1e-3, 2), ("glue/mrpc", "final", 1e-3, 3),
+                ("glue/mrpc", "lr_search", 1e-3, 1), ("glue/stsb", "final", 1e-2, 1)]
     tuned, untuned = comparison_rows(rows)
-    got = sorted((r.task, r.stage, r.lr, r.seed) for r in tuned.itertuples())
-    assert got == [("glue/mrpc", "final", 1e-3, 2), ("glue/mrpc", "final", 1e-3, 3),
-                   ("glue/mrpc", "lr_search", 1e-3, 1), ("glue/stsb", "final", 1e-2, 1)]
+    assert sorted((r.task, r.stage, r.lr, r.seed) for r in tuned.itertuples()) == expected
     assert list(untuned["score"]) == [0.76]
+    # the same rows as a plain concat of row files gives them: every index label repeated
+    tuned, _ = comparison_rows(pd.concat([rows.iloc[[i]].reset_index(drop=True) for i in range(len(rows))]))
+    assert sorted((r.task, r.stage, r.lr, r.seed) for r in tuned.itertuples()) == expected
 
 
 def test_the_method_table_shows_the_tuned_runs_and_folds_the_recipe_rate_runs_below():
@@ -310,3 +313,23 @@ def test_the_chosen_rates_table_flags_seeds_that_disagree_until_the_runner_up_ha
     assert grid.rows[0][1] == ("0.00033 (of 0.00033: 85.3, 0.001: 86.3, 0.003: -2.5) ↓ bottom of grid; mean over seeds 0.00033: 85.4, "
                                "0.001: 76.5; seed 1 alone chose 0.001")
     assert grid.footnotes[-1].endswith("No cell's seeds spread over more than 3 dev-set standard errors.")
+
+
+def test_an_extended_grids_new_best_waits_for_its_seeds_and_the_table_says_what_to_run():
+    import pandas as pd
+
+    from harness.lr_search import comparison_rows
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    extra = {"method_label": "ia3", "random_init": False, "eval_examples": 408}
+    rows = conform(pd.DataFrame([
+        {**_row("lr_search", 1e-3, 1, 0.713), **extra}, {**_row("lr_search", 3e-3, 1, 0.743), **extra},
+        {**_row("lr_search", 9e-3, 1, 0.782), **extra},
+        {**_row("final", 9e-3, 2, 0.779), **extra}, {**_row("final", 9e-3, 3, 0.785), **extra},
+        {**_row("lr_search", 2.7e-2, 1, 0.801), **extra}]))  # the grid extended: better on seed 1 only
+    tuned, _ = comparison_rows(rows)
+    assert set(tuned["lr"]) == {9e-3} and len(tuned) == 3
+    grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen on dev"))
+    assert grid.rows[0][1] == ("0.009 (of 0.001: 71.3, 0.003: 74.3, 0.009: 78.2, 0.027: 80.1); stage 1's best, "
+                               "0.027, awaits its other seeds (+sweep=glue_methods_tuned)")

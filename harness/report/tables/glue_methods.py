@@ -189,7 +189,8 @@ def chosen_rate_text(cell: pd.DataFrame, flags: dict) -> str:
     from harness.report.ranking import dev_set_se
 
     grid = search_grid(searched(cell), {})
-    shown, first = compared_rate(cell), choose(grid)
+    rates = seeds_by_rate(cell)
+    shown, first = compared_rate(cell, rates), choose(grid)
     tried = ", ".join(f"{r:g}: {100 * v:.1f}" for r, v in sorted(grid.items()))
     text = f"{shown:g} (of {tried})"
     edge = grid_edge(grid, shown)
@@ -197,14 +198,15 @@ def chosen_rate_text(cell: pd.DataFrame, flags: dict) -> str:
         flags["edge"] += 1
         factor = next_factor(cell, edge)
         text += f" {EDGE[edge]}" + (f", next train.lr_factor={factor:.4g}" if factor else "")
-    rates = seeds_by_rate(cell)
     most = max(len(s) for s in rates.values())
     full = {lr: s for lr, s in sorted(rates.items()) if len(s) == most}
     if most > 1 and len(full) > 1:
         text += "; mean over seeds " + ", ".join(f"{lr:g}: {100 * statistics.fmean(s.values()):.1f}"
                                                  for lr, s in full.items())
     if not math.isclose(shown, first, rel_tol=1e-6):
-        text += f"; seed 1 alone chose {first:g}"
+        first_seeds = next((s for lr, s in rates.items() if math.isclose(lr, first, rel_tol=1e-6)), {})
+        text += (f"; seed 1 alone chose {first:g}" if len(first_seeds) >= most else
+                 f"; stage 1's best, {first:g}, awaits its other seeds (+sweep=glue_methods_tuned)")
     at_shown = next((s for lr, s in rates.items() if abs(lr - shown) <= 1e-6 * shown), {})
     metric = next(c[2] for c in COLUMNS if c[1] == cell["task"].iloc[0]) if cell["task"].iloc[0] in TASKS else None
     n = cell["eval_examples"].dropna()
