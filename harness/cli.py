@@ -35,12 +35,13 @@ def check_names(argv: list[str]) -> str | None:
     return None
 
 
-def _flat_keys(node: dict, prefix: str = "") -> list[str]:
-    """Every dotted key of a (plain, unresolved) config tree."""
+def _flat_keys(node: dict | list, prefix: str = "") -> list[str]:
+    """Every dotted key of a (plain, unresolved) config tree; a list's items by index (`a.0`),
+    as Hydra's overrides address them."""
     keys = []
-    for key, child in node.items():
+    for key, child in (enumerate(node) if isinstance(node, list) else node.items()):
         keys.append(f"{prefix}{key}")
-        if isinstance(child, dict):
+        if isinstance(child, (dict, list)):
             keys += _flat_keys(child, f"{prefix}{key}.")
     return keys
 

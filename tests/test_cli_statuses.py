@@ -63,3 +63,9 @@ def test_a_learning_rate_of_zero_records_no_learning_not_an_ok_score(tmp_path, g
     assert row["status"] == "no_learning", row["error"]
     assert "no trainable parameter changed" in row["error"] and pd.isna(row["score"])
     assert row["lr_source"] == "train.lr override"
+
+
+def test_the_key_check_knows_list_items_by_index():
+    from harness.cli import _flat_keys
+
+    assert _flat_keys({"a": [{"b": 1}, 2], "c": {"d": None}}) == ["a", "a.0", "a.0.b", "a.1", "c", "c.d"]
