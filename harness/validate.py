@@ -107,7 +107,11 @@ def validate(cfg: DictConfig) -> None:
         if cfg.train[field] < 1:
             raise ConfigError(f"train.{field}={cfg.train[field]}: expected a positive integer")
     get_task(cfg.task.name)
-    parse_args(get_method(cfg.method.name), cfg.method)
+    method = get_method(cfg.method.name)
+    parse_args(method, cfg.method)
+    if cfg.train.get("gradient_checkpointing") and method.no_checkpointing:
+        raise ConfigError(f"train.gradient_checkpointing=true: method {method.name} cannot train with it: "
+                          f"{method.no_checkpointing}")
     _check_model_source(cfg.model)
     _check_writable(Path(cfg.results_dir))
 

@@ -42,6 +42,8 @@ def test_nan_loss_and_missing_data_statuses(tmp_path, glue_dir):
     (["train.batch_size=abc"], "error: train.batch_size: Value 'abc' of type 'str' could not be converted to Integer"),
     (["method.r=abc"], "error: method.r:"),
     (["train.distributed=zero3"], "error: train.distributed='zero3'; valid: null, ddp, fsdp"),
+    (["method=p_tuning_v2", "train.gradient_checkpointing=true"],
+     "error: train.gradient_checkpointing=true: method prefix_tuning cannot train with it: the prefix reaches"),
     (["NO_SUCH_KEY=1"], "error: unknown config key 'NO_SUCH_KEY'; nearest valid: "),
     (["train.lrr=1e-3"], "error: unknown config key 'train.lrr'; nearest valid: train.lr"),
     (["-m", "method=lora,bitfit", "method.rr=4"], "error: unknown config key 'method.rr'; nearest valid: method.r"),

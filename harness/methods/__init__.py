@@ -45,6 +45,9 @@ class Method:
     # base modules the method trains in place, which 8/4-bit loading must leave unquantised:
     # (model skeleton, args) -> dotted module names
     trains_in_place: Optional[Callable[[nn.Module, Any], list[str]]] = None
+    # why the method cannot train with activation checkpointing (train.gradient_checkpointing);
+    # None = it can
+    no_checkpointing: Optional[str] = None
 
     def keep_unquantised(self, args: Any) -> Optional[Callable[[nn.Module], list[str]]]:
         if self.trains_in_place is None:
@@ -67,9 +70,10 @@ NOT_ARGS = ("name", "variant", "recipe")
 
 
 def register(name: str, args_type: type, *, mergeable=False, additive=True, after_step=None, label_arg=None,
-             trains_in_place=None):
+             trains_in_place=None, no_checkpointing=None):
     def wrap(fn):
-        METHODS[name] = Method(name, args_type, fn, mergeable, after_step, additive, label_arg, trains_in_place)
+        METHODS[name] = Method(name, args_type, fn, mergeable, after_step, additive, label_arg, trains_in_place,
+                               no_checkpointing)
         return fn
     return wrap
 

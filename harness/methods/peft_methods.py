@@ -107,7 +107,9 @@ class PrefixTuningArgs:
     encoder_hidden_size: int = 512
 
 
-@register("prefix_tuning", PrefixTuningArgs, label_arg=("num_virtual_tokens", "p"))
+@register("prefix_tuning", PrefixTuningArgs, label_arg=("num_virtual_tokens", "p"),
+          no_checkpointing="the prefix reaches attention as a key/value cache, which transformers turns off under "
+                           "gradient checkpointing (the keys then lack the prefix the mask counts; peft #869, #2191)")
 def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
     return _adapt(model, ctx, "PrefixTuningConfig", num_virtual_tokens=args.num_virtual_tokens,
                   prefix_projection=args.prefix_projection, encoder_hidden_size=args.encoder_hidden_size)
