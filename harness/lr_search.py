@@ -3,8 +3,8 @@
 Stage 1 (`train.stage=lr_search`) runs each method at its recipe's learning rate times each of
 a few factors (`train.lr_factor`, e.g. 1/3, 1, 3), one seed. Stage 2 (`train.stage=final`) sets
 `train.lr: ${best_lr:}`: for each cell, the stage-1 learning rate whose run scored best on dev
-among the runs of the same cell (model, method with its arguments, task, precision and schedule:
-`harness.record.identity.CELL`). Rows record their stage and factor; final rows also the grid they chose from
+among the runs of the same cell (model, method with its arguments, task, precision, schedule and
+device kind: `harness.record.identity.CELL`). Rows record their stage and factor; final rows also the grid they chose from
 (`lr_search_grid`, lr -> dev score).
 
 The stage-1 run at the chosen rate is one seed of the comparison: stage 2 runs the other seeds
@@ -107,7 +107,7 @@ def _searched_grid(root, resolver: str) -> tuple[dict, dict[float, float]]:
     grid = search_grid(search_rows(results), cell)
     if not grid:
         raise ConfigError(f"train.lr=${{{resolver}:}}: no ok lr_search row for model={cell['model']} "
-                          f"method={cell['method']} task={cell['task']} precision={cell['precision']} "
+                          f"method={cell['method']} task={cell['task']} precision={cell['precision']} on {cell['device']} "
                           f"(batch {cell['batch_size']}, {cell['epochs']} epochs) in {results}; run the lr_search "
                           f"stage first with the same settings")
     return cell, grid

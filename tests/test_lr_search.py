@@ -107,7 +107,7 @@ def test_the_method_comparison_sets_our_ranking_beside_the_papers():
     assert spread == "2.2 / 10.5" and se == "1.5 / 2.1 (n=408)"
 
 
-def test_stage_two_chooses_among_runs_of_the_same_precision_and_schedule_only(tmp_path):
+def test_stage_two_chooses_among_runs_of_the_same_precision_schedule_and_device_only(tmp_path):
     def stage_one(factor, score, *extra):
         cfg = make_cfg("+sweep=glue_methods_lr_search", "method=lora", "+recipe=glue_cpu/mrpc", "precision=bf16",
                        f"train.lr_factor={factor}", f"results_dir={tmp_path}", *extra)
@@ -118,10 +118,11 @@ def test_stage_two_chooses_among_runs_of_the_same_precision_and_schedule_only(tm
     stage_one(3, 0.75)
     stage_one(3, 0.99, "precision=fp32")  # another precision
     stage_one(3, 0.99, "train.epochs=5")  # another schedule
+    stage_one(3, 0.99, "device=cuda")  # another kind of device
     cfg = make_cfg(*STAGE_2, "precision=bf16", f"results_dir={tmp_path}")
     assert cfg.train.lr == pytest.approx(cfg.method.recipe.lr)
     cfg = make_cfg(*STAGE_2, "precision=bf16", "train.batch_size=8", f"results_dir={tmp_path}")
-    with pytest.raises(InterpolationResolutionError, match="precision=bf16 \\(batch 8, 2 epochs\\)"):
+    with pytest.raises(InterpolationResolutionError, match="precision=bf16 on cpu \\(batch 8, 2 epochs\\)"):
         cfg.train.lr  # noqa: B018
 
 
@@ -333,3 +334,24 @@ def test_an_extended_grids_new_best_waits_for_its_seeds_and_the_table_says_what_
     grid = next(g for g in glue_methods.build(rows).grids if g.caption.startswith("Learning rate chosen on dev"))
     assert grid.rows[0][1] == ("0.009 (of 0.001: 71.3, 0.003: 74.3, 0.009: 78.2, 0.027: 80.1); stage 1's best, "
                                "0.027, awaits its other seeds (+sweep=glue_methods_tuned)")
+
+
+def test_runs_of_one_cell_on_a_cpu_and_a_gpu_are_compared_apart_never_pooled():
+    import pandas as pd
+
+    from harness.lr_search import comparison_rows
+    from harness.record.store import conform
+    from harness.report.tables import glue_methods
+
+    extra = {"method_label": "lora r=8", "random_init": False, "eval_examples": 408}
+    rows = conform(pd.DataFrame(
+        [{**_row("lr_search", lr, 1, score, device="cpu"), **extra} for lr, score in ((1e-3, 0.80), (3e-3, 0.70))]
+        + [{**_row("lr_search", lr, 1, score, device="cuda"), **extra} for lr, score in ((1e-3, 0.60), (3e-3, 0.75))]))
+    tuned, _ = comparison_rows(rows)
+    assert sorted(zip(tuned["device"], tuned["lr"])) == [("cpu", 1e-3), ("cuda", 3e-3)]
+    report = glue_methods.build(rows)
+    table = report.grids[0]
+    assert [r[0] for r in table.rows] == ["lora r=8 (minilm_l6, bf16 on cpu)", "lora r=8 (minilm_l6, bf16 on cuda)"]
+    cost = next(g for g in report.grids if g.caption.startswith("Cost of the comparison"))
+    assert [r[0] for r in cost.rows] == ["lora r=8 (bf16 on cpu)", "all methods (bf16 on cpu)",
+                                         "lora r=8 (bf16 on cuda)", "all methods (bf16 on cuda)"]

@@ -33,9 +33,21 @@ def _pooling(cfg) -> str | None:
         return None
 
 
-# the row columns that make two runs the same cell apart from their learning rate and seed
+# the row columns that make two runs the same cell apart from their learning rate and seed; the
+# device kind too: a GPU's bf16 kernels and random streams are not a CPU's, so a rate chosen on one
+# is not a choice made for the other, and their seeds are never pooled
 CELL = ("model", "method", "method_args", "task", "precision", "batch_size", "epochs", "max_seq_length",
-        "max_train_samples")
+        "max_train_samples", "device")
+
+
+def device_kind(name: str | None) -> str:
+    """'cuda' or 'cpu', as a row's `device` records it, for a config's `device` (auto, cpu, cuda:N)."""
+    name = str(name or "auto")
+    if name == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return "cuda" if name.startswith("cuda") else "cpu"
 
 
 def cell_of(cfg) -> dict:
@@ -43,7 +55,8 @@ def cell_of(cfg) -> dict:
     return {"model": cfg.model.name, "method": cfg.method.name,
             "method_args": json.dumps(method_args(cfg), sort_keys=True), "task": cfg.task.name,
             "precision": cfg.precision.name, "batch_size": cfg.train.batch_size, "epochs": cfg.train.epochs,
-            "max_seq_length": cfg.train.max_seq_length, "max_train_samples": cfg.data.max_train_samples}
+            "max_seq_length": cfg.train.max_seq_length, "max_train_samples": cfg.data.max_train_samples,
+            "device": device_kind(cfg.get("device"))}
 
 
 def _search_grid(cfg) -> str | None:

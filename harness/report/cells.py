@@ -149,3 +149,12 @@ def ok_train_rows(df: pd.DataFrame) -> pd.DataFrame:
     """Training rows that finished (status ok)."""
     rows = train_rows(df)
     return rows[rows["status"] == "ok"]
+
+
+def precision_on_device(rows: pd.DataFrame) -> pd.DataFrame:
+    """Where the rows ran on more than one kind of device, each precision is named with its device
+    ("bf16 on cuda"), so that every table and figure that keeps precisions apart keeps devices apart
+    too: a GPU's runs are never one mean with a CPU's."""
+    if "device" not in rows or rows["device"].nunique() < 2:
+        return rows
+    return rows.assign(precision=rows["precision"].astype(str) + " on " + rows["device"].fillna("unknown device"))

@@ -11,7 +11,7 @@ matplotlib.rcParams["svg.hashsalt"] = "peft-bench"  # stable element ids: same r
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from harness.report.cells import ok_train_rows  # noqa: E402
+from harness.report.cells import ok_train_rows, precision_on_device  # noqa: E402
 from harness.report.tables.glue_methods import budget_params  # noqa: E402
 from harness.report.tables.memory_speed import memory_rows, peak_reading  # noqa: E402
 
@@ -46,7 +46,7 @@ def score_points(df: pd.DataFrame) -> tuple[list[tuple[str, float, float]], set[
     rows = rows[rows["task"].fillna("").str.startswith("glue/")
                 & ~rows["random_init"].fillna(False).astype(bool) & rows["score"].notna()
                 & rows["params_trainable"].notna()]
-    rows = compared_rows(rows)
+    rows = compared_rows(precision_on_device(rows))
     if rows.empty:
         return [], set(), []
     # average over the tasks every method has, so methods run on fewer tasks stay comparable
@@ -152,9 +152,11 @@ def learning_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = rows[rows["task"].fillna("").str.startswith("glue/") & rows["eval_curve"].notna()
                 & ~rows["random_init"].fillna(False).astype(bool)]
     rows = rows[rows["eval_curve"].map(lambda c: len(decode(c)) > 1)]
-    rows = compared_rows(rows)
+    rows = compared_rows(precision_on_device(rows))
     if rows.empty:
         return []
+    if rows["precision"].nunique() > 1:  # one line per method and setting, never one across them
+        rows = rows.assign(method_label=rows["method_label"] + ", " + rows["precision"])
     tasks = sorted(rows["task"].unique())
     # one colour and marker per method in every panel, also where a method ran on some tasks only
     labels = sorted(rows["method_label"].dropna().unique())

@@ -13,8 +13,8 @@ import statistics
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import (collapse_missing, human_params, mean_std, reproduction_header, run_settings,
-                                  train_rows)
+from harness.report.cells import (collapse_missing, human_params, mean_std, precision_on_device, reproduction_header,
+                                  run_settings, train_rows)
 from harness.report.render import MISSING, Grid, Report
 
 # (header, task, metric column, reference column)
@@ -234,9 +234,13 @@ def protocol_cost(rows: pd.DataFrame) -> Grid | None:
             return MISSING
         return f"{len(group)} runs, {group['run_wall_s'].fillna(0).sum() / 3600:.2f} h"
 
-    body = [[label, *(cell(group[group["task"] == t]) for t in tasks), cell(group)]
-            for label, group in staged.groupby("method_label", sort=True)]
-    body.append(["all methods", *(cell(staged[staged["task"] == t]) for t in tasks), cell(staged)])
+    several = staged["precision"].nunique() > 1  # hours on different hardware are never one sum
+    body = []
+    for precision, setting in staged.groupby("precision", sort=True):
+        named = (lambda label: f"{label} ({precision})") if several else (lambda label: label)
+        body += [[named(label), *(cell(group[group["task"] == t]) for t in tasks), cell(group)]
+                 for label, group in setting.groupby("method_label", sort=True)]
+        body.append([named("all methods"), *(cell(setting[setting["task"] == t]) for t in tasks), cell(setting)])
     return Grid("Cost of the comparison (both stages; hours = the runs' wall times summed, runs side by side "
                 "counted each)", ["Method", *tasks, "Total"], body, collapsed=True)
 
@@ -270,7 +274,8 @@ def build(df: pd.DataFrame) -> Report:
     from harness.lr_search import comparison_rows
 
     rows = train_rows(df)
-    rows = rows[rows["task"].fillna("").str.startswith("glue/") & ~rows["random_init"].fillna(False).astype(bool)]
+    rows = precision_on_device(rows[rows["task"].fillna("").str.startswith("glue/")
+                                    & ~rows["random_init"].fillna(False).astype(bool)])
     tuned, untuned = comparison_rows(rows)
     grids, warned = [], []
     reproduced: dict[str, dict] = {}
