@@ -40,8 +40,14 @@ NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice")
 def config_hash(resolved: dict) -> str:
     """The cell's identity. Settings added after rows were recorded leave it unchanged while
     they are off, so those rows stay the same cells: `predict` outside mode=predict,
-    train.gradient_checkpointing when false, train.lr_factor when 1 and train.stage when null."""
+    train.gradient_checkpointing when false, train.lr_factor when 1 and train.stage when null.
+    `device: auto` that finds a GPU is the cuda cell (a GPU run is never skipped for a CPU row of
+    the same config); on a CPU it stays `auto`, as the rows recorded before this rule have it."""
+    from harness.record.identity import device_kind
+
     identity = {k: v for k, v in resolved.items() if k not in NON_IDENTITY_KEYS}
+    if identity.get("device", "auto") == "auto" and device_kind("auto") == "cuda":
+        identity["device"] = "cuda"
     if identity.get("mode") != "predict":
         identity.pop("predict", None)
     train = identity.get("train")

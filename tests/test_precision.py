@@ -116,6 +116,24 @@ def test_an_auto_cell_is_the_cell_of_the_precision_it_resolved_to_and_records_wh
     assert identity_columns(explicit, {"run_id": "x", "config_hash": "h"})["precision_requested"] == resolved
 
 
+def test_device_auto_that_finds_a_gpu_is_the_cuda_cell_and_on_a_cpu_keeps_its_old_identity(monkeypatch):
+    import torch
+    from omegaconf import OmegaConf
+
+    from harness.launch import config_hash
+    from harness.record.identity import cell_of
+
+    def hashed(*overrides):
+        return config_hash(OmegaConf.to_container(make_cfg("precision=fp32", *overrides), resolve=True))
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    on_cpu = hashed()
+    assert on_cpu != hashed("device=cuda") and cell_of(make_cfg("precision=fp32"))["device"] == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert hashed() == hashed("device=cuda") != on_cpu  # never skipped for the CPU's row
+    assert cell_of(make_cfg("precision=fp32"))["device"] == "cuda"
+
+
 def test_the_glue_sweeps_default_to_auto():
     from omegaconf import OmegaConf
 
