@@ -6,13 +6,17 @@
   includes model loading and tokenisation; the phase peak is what training needs and what the
   predicted memory columns estimate.
 - GPU: torch's max allocated / max reserved, reset when the phase starts, and the device's
-  own used memory from NVML, sampled by a background thread. NVML also sees the CUDA
-  context and other processes' memory, which torch does not. No driver, no NVML: null.
+  own view from NVML, sampled by a background thread: this process's memory as the driver
+  counts it (the CUDA context included, which torch does not see) where NVML lists the
+  process, else the device's used memory while no other process is on it. Cells side by side
+  on one GPU: a device reading would count the others' memory, so it is null unless NVML names
+  this process. No driver, no NVML: null.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import sys
 import threading
@@ -73,11 +77,14 @@ def reset_peak_rss() -> bool:
 
 
 class NvmlSampler:
-    """Samples the device's used memory (bytes) every `interval_s` in a daemon thread."""
+    """Samples, every `interval_s` in a daemon thread, this process's GPU memory as NVML lists it,
+    or the device's used memory where it lists no process but this one; `peak_bytes` is None
+    when another process shared the device and NVML did not name this one."""
 
     def __init__(self, device_index: int, interval_s: float = 0.01):
         self.interval_s = interval_s
-        self.peak_bytes: int | None = None
+        self._peak: int | None = None
+        self.shared = False
         self._stop = threading.Event()
         self._handle = None
         try:
@@ -94,9 +101,27 @@ class NvmlSampler:
     def available(self) -> bool:
         return self._handle is not None
 
+    @property
+    def peak_bytes(self) -> int | None:
+        return None if self.shared else self._peak
+
+    def _used(self) -> int | None:
+        try:
+            procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(self._handle)
+        except Exception:  # an old driver or a sandbox without the process list: the device view
+            procs = []
+        mine = [p.usedGpuMemory for p in procs if p.pid == os.getpid() and p.usedGpuMemory is not None]
+        if mine:
+            return int(sum(mine))
+        if len(procs) > 1:  # others on the device, and this process not among those named
+            self.shared = True
+            return None
+        return int(self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used)
+
     def _read(self) -> None:
-        used = self._nvml.nvmlDeviceGetMemoryInfo(self._handle).used
-        self.peak_bytes = max(self.peak_bytes or 0, int(used))
+        used = self._used()
+        if used is not None:
+            self._peak = max(self._peak or 0, used)
 
     def _run(self) -> None:
         while not self._stop.is_set():

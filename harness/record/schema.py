@@ -138,7 +138,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("peak_cpu_rss_train_bytes", _I, "peak RSS of the measured phase alone (Linux: high-water mark reset at its start)"),
     ("peak_gpu_mem_allocated_bytes", _I, "torch.cuda.max_memory_allocated over the measured phase"),
     ("peak_gpu_mem_reserved_bytes", _I, "torch.cuda.max_memory_reserved over the measured phase"),
-    ("peak_gpu_mem_nvml_bytes", _I, "device used memory from NVML, sampled (includes the CUDA context)"),
+    ("peak_gpu_mem_nvml_bytes", _I, "this process's GPU memory as NVML counts it (CUDA context included), sampled; the device's used memory where NVML lists no process but this one; null when the device was shared and NVML did not name this process"),
     ("predicted_mem_weights_bytes", _I, "train rows: analytical, weights at load precision; predict rows: traced "
                                         "weights at their storage (bitsandbytes' for int8/int4) at the peak"),
     ("predicted_mem_grads_bytes", _I, "train: analytical gradients; predict: traced gradients live at the peak"),

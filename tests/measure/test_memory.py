@@ -55,3 +55,36 @@ def test_nvml_absent_is_normal_not_an_error():
     with NvmlSampler(0) as sampler:
         pass
     assert not sampler.available and sampler.peak_bytes is None
+
+
+class _FakeNvml:
+    """pynvml's calls the sampler makes, answering with the given process list and device total."""
+
+    def __init__(self, procs, device_used):
+        from types import SimpleNamespace
+
+        self.procs = [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in procs]
+        self.device_used = SimpleNamespace(used=device_used)
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        return self.procs
+
+    def nvmlDeviceGetMemoryInfo(self, handle):
+        return self.device_used
+
+
+@pytest.mark.parametrize("procs, expected", [
+    ([("me", 3_000), (1, 50_000)], 3_000),  # NVML names this process: its own memory, not the device's
+    ([], 90_000),  # no process list (a sandbox): the device's used memory
+    ([("me", None)], 90_000),  # listed without a figure: the device's
+    ([(1, 40_000), (2, 50_000)], None),  # others on the device and this process not named: no reading
+])
+def test_nvml_reads_this_process_and_never_counts_another_cells_memory(procs, expected):
+    import os
+
+    sampler = NvmlSampler.__new__(NvmlSampler)
+    sampler._peak, sampler.shared, sampler._handle = None, False, object()
+    sampler._nvml = _FakeNvml([(os.getpid() if pid == "me" else pid, used) for pid, used in procs], 90_000)
+    sampler._read()
+    sampler._read()
+    assert sampler.peak_bytes == expected
