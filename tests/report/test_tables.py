@@ -54,6 +54,21 @@ def test_runs_at_different_precisions_are_separate_rows_never_one_mean():
     assert "- Precision: bf16, fp32" in to_markdown(report)
 
 
+def test_runs_on_a_gpu_are_separate_rows_from_the_same_runs_on_a_cpu_in_every_table():
+    from harness.report.tables import method_properties
+
+    rows = glue_rows()
+    gpu = rows[rows["status"] == "ok"].copy()
+    gpu["device"], gpu["device_name"] = "cuda", "Test GPU"
+    gpu["run_id"] = gpu["run_id"] + "-gpu"
+    gpu["metric_accuracy"] = gpu["metric_accuracy"] - 0.10
+    both = pd.concat([rows, gpu], ignore_index=True)
+    names = [r[0] for r in glue_methods.build(both).grids[0].rows]
+    assert "lora r=8 (minilm_l6, fp32 on cpu)" in names and "lora r=8 (minilm_l6, fp32 on cuda)" in names
+    settings = {(r[2], r[3]) for r in method_properties.build(both).grids[0].rows}
+    assert {("Test CPU, fp32", "lora r=8"), ("Test GPU, fp32", "lora r=8")} <= settings
+
+
 def test_failed_cells_say_why_in_one_line_per_reason_under_the_table():
     md = to_markdown(glue_methods.build(glue_rows()))
     assert not any(line.startswith("| ia3") for line in md.splitlines())  # no row of dashes

@@ -35,13 +35,13 @@ def build(df: pd.DataFrame) -> Report:
         for label, m in group.groupby("method_label", sort=True):
             r = m.iloc[-1]
             s = survey.loc[SURVEY_ROW[r["method"]]] if SURVEY_ROW.get(r["method"]) in survey.index else None
-            body.append([str(key[0]), str(key[1]), label,
+            body.append([str(key[0]), str(key[1]), f"{key[4]}, {key[3]}", label,
                          number(r["adapter_size_bytes"] / 1e6 if pd.notna(r["adapter_size_bytes"]) else None, 2),
                          _ratio(peak_reading(r)[0], full_mem), _ratio(m["step_time_median_s"].median(), full_step),
                          number(r["latency_ratio_adapted"], 2), number(r["latency_ratio_merged"], 2),
                          s["type"] if s is not None else MISSING,
                          s["inference_overhead"] if s is not None else MISSING])
-    columns = ["Model", "Task", "Method", "Storage (MB)", "Peak memory vs full FT", "Step time vs full FT",
+    columns = ["Model", "Task", "Hardware, precision", "Method", "Storage (MB)", "Peak memory vs full FT", "Step time vs full FT",
                "Latency unmerged / base", "Latency merged / base", "Survey type", "Survey inference overhead"]
     notes = ["Survey: Lialin et al. 2023, Table 1 (A additive, S selective, R reparametrisation).",
              "Latency: median forward time at a fixed batch and length (measure.latency_*), after training.",
