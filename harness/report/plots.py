@@ -162,7 +162,8 @@ def learning_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     labels = sorted(rows["method_label"].dropna().unique())
     palette = plt.get_cmap("tab20").colors
     style = {label: (palette[i % len(palette)], "osD^v"[i // len(palette) % 5]) for i, label in enumerate(labels)}
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks) + 1.6, 3.6), squeeze=False)
+    legend_in = 0.5 + 0.055 * max(len(label) for label in labels)  # room for the legend at fontsize 7
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks) + legend_in, 3.6), squeeze=False)
     for ax, task in zip(axes[0], tasks):
         for label, g in rows[rows["task"] == task].groupby("method_label", sort=True):
             r = g.sort_values("seed").iloc[0]
@@ -177,7 +178,7 @@ def learning_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     handles = [plt.Line2D([], [], color=c, marker=m, ms=3, label=label) for label, (c, m) in style.items()]
     handles += [plt.Line2D([], [], color="grey", ls="--", label="not plateaued")]
     fig.legend(handles=handles, fontsize=7, loc="center right")
-    fig.subplots_adjust(right=1 - 1.6 / fig.get_figwidth(), wspace=0.3)
+    fig.subplots_adjust(right=1 - legend_in / fig.get_figwidth(), wspace=0.3)
     return [_save(fig, out_dir, "learning_curves")]
 
 
