@@ -203,11 +203,14 @@ def chosen_rate_text(cell: pd.DataFrame, flags: dict) -> str:
     if most > 1 and len(full) > 1:
         text += "; mean over seeds " + ", ".join(f"{lr:g}: {100 * statistics.fmean(s.values()):.1f}"
                                                  for lr, s in full.items())
+
+    def seeds_at(rate: float) -> dict[int, float]:  # matched as seeds_by_rate matches rates
+        return next((s for lr, s in rates.items() if math.isclose(lr, rate, rel_tol=1e-6)), {})
+
     if not math.isclose(shown, first, rel_tol=1e-6):
-        first_seeds = next((s for lr, s in rates.items() if math.isclose(lr, first, rel_tol=1e-6)), {})
-        text += (f"; seed 1 alone chose {first:g}" if len(first_seeds) >= most else
+        text += (f"; seed 1 alone chose {first:g}" if len(seeds_at(first)) >= most else
                  f"; stage 1's best, {first:g}, awaits its other seeds (+sweep=glue_methods_tuned)")
-    at_shown = next((s for lr, s in rates.items() if abs(lr - shown) <= 1e-6 * shown), {})
+    at_shown = seeds_at(shown)
     metric = next(c[2] for c in COLUMNS if c[1] == cell["task"].iloc[0]) if cell["task"].iloc[0] in TASKS else None
     n = cell["eval_examples"].dropna()
     if metric and len(at_shown) > 1 and not n.empty:
@@ -237,10 +240,10 @@ def protocol_cost(rows: pd.DataFrame) -> Grid | None:
     several = staged["precision"].nunique() > 1  # hours on different hardware are never one sum
     body = []
     for precision, setting in staged.groupby("precision", sort=True):
-        named = (lambda label: f"{label} ({precision})") if several else (lambda label: label)
-        body += [[named(label), *(cell(group[group["task"] == t]) for t in tasks), cell(group)]
+        suffix = f" ({precision})" if several else ""
+        body += [[label + suffix, *(cell(group[group["task"] == t]) for t in tasks), cell(group)]
                  for label, group in setting.groupby("method_label", sort=True)]
-        body.append([named("all methods"), *(cell(setting[setting["task"] == t]) for t in tasks), cell(setting)])
+        body.append(["all methods" + suffix, *(cell(setting[setting["task"] == t]) for t in tasks), cell(setting)])
     return Grid("Cost of the comparison (both stages; hours = the runs' wall times summed, runs side by side "
                 "counted each)", ["Method", *tasks, "Total"], body, collapsed=True)
 
