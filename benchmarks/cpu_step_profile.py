@@ -15,35 +15,15 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.methods import MethodContext, get_method, parse_args  # noqa: E402
-from harness.models import loading  # noqa: E402
-from harness.models.architecture import head_module_names  # noqa: E402
-from harness.precision import autocast_for, cpu_native_bf16, keep_trainable_in_fp32  # noqa: E402
+from benchmarks.training_setup import DEFAULT_GLUE_DIR, prepared  # noqa: E402
+from harness.precision import autocast_for, cpu_native_bf16  # noqa: E402
 from harness.record.environment import cpu_name  # noqa: E402
-from harness.tasks import get_task  # noqa: E402
-from harness.tasks.batching import collate, encode, length_grouped_batches  # noqa: E402
-from harness.tasks.glue import load_glue  # noqa: E402
+from harness.tasks.batching import collate, length_grouped_batches  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
 WARMUP = 3
-
-
-def build(method_name: str, precision: str, glue_dir: Path, steps: int):
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"method={method_name}", f"precision={precision}",
-                                                       "task=glue/mrpc"])
-    task, method = get_task("glue/mrpc"), get_method(cfg.method.name)
-    data = load_glue(task, str(glue_dir), "", max_train=32 * (steps + WARMUP + 5))
-    tok = loading.load_tokenizer(cfg.model)
-    enc = encode(tok, data.train, 128)
-    model = loading.load_model(cfg.model, task, precision, "cpu")
-    ctx = MethodContext(model.config.model_type, head_module_names(model), 100)
-    model = keep_trainable_in_fp32(method.apply(model, parse_args(method, cfg.method), ctx))
-    return model, enc, tok.pad_token_id
 
 
 def stepper(model, forward, enc, pad_id, precision):
@@ -78,13 +58,15 @@ def main() -> None:
     ap.add_argument("--precision", default="bf16")
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--compile", action="store_true")
-    ap.add_argument("--glue-dir", type=Path, default=REPO.parent / "shared" / "data" / "glue")
+    ap.add_argument("--glue-dir", type=Path, default=DEFAULT_GLUE_DIR)
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"{cpu_name()}, native bf16: {cpu_native_bf16()}, 1 thread, "
           f"torch {torch.__version__}, precision {args.precision}")
     for name in args.methods:
-        model, enc, pad_id = build(name, args.precision, args.glue_dir, args.steps)
+        setup = prepared([f"method={name}", f"precision={args.precision}"], "glue/mrpc", args.glue_dir,
+                         max_train=32 * (args.steps + WARMUP + 5))
+        model, enc, pad_id = setup.model, setup.enc, setup.pad_id
         batches = length_grouped_batches([len(x) for x in enc.input_ids], 32, 1)
         warm, measured = batches[:WARMUP], batches[WARMUP:WARMUP + args.steps]
         step = stepper(model, model, enc, pad_id, args.precision)

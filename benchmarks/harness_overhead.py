@@ -24,22 +24,15 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from transformers import get_linear_schedule_with_warmup
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.training_setup import DEFAULT_GLUE_DIR, prepared  # noqa: E402
 from harness.measure.throughput import StepTimer, synchronize  # noqa: E402
-from harness.methods import MethodContext, get_method, parse_args  # noqa: E402
-from harness.models import loading  # noqa: E402
-from harness.models.architecture import head_module_names  # noqa: E402
-from harness.precision import autocast_for, keep_trainable_in_fp32  # noqa: E402
-from harness.tasks import get_task  # noqa: E402
-from harness.tasks.batching import collate, encode, length_grouped_batches  # noqa: E402
-from harness.tasks.glue import load_glue  # noqa: E402
+from harness.precision import autocast_for  # noqa: E402
+from harness.tasks.batching import collate, length_grouped_batches  # noqa: E402
 from harness.training import train  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 
 WARMUP = 3
 
@@ -76,7 +69,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--glue-dir", type=Path, default=REPO.parent / "shared" / "data" / "glue")
+    ap.add_argument("--glue-dir", type=Path, default=DEFAULT_GLUE_DIR)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--model", default="minilm_l6", help="a conf/model config name")
     ap.add_argument("--precision", default="fp32")
@@ -84,25 +77,19 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[
-            f"model={args.model}", "method=lora", f"train.batch_size={args.batch_size}",
-            f"train.max_steps={args.steps}", "train.warmup_ratio=0.06", f"precision={args.precision}"])
+    setup = prepared([f"model={args.model}", "method=lora", f"train.batch_size={args.batch_size}",
+                      f"train.max_steps={args.steps}", "train.warmup_ratio=0.06", f"precision={args.precision}"],
+                     "glue/sst2", args.glue_dir, max_train=args.batch_size * args.steps, device=str(device),
+                     total_steps=args.steps)
+    cfg, model, enc, pad_id = setup.cfg, setup.model, setup.enc, setup.pad_id
     autocast = autocast_for(args.precision, device)
-    task, method = get_task("glue/sst2"), get_method("lora")
-    data = load_glue(task, args.glue_dir, "", max_train=args.batch_size * args.steps)
-    tok = loading.load_tokenizer(cfg.model)
-    enc = encode(tok, data.train, 128)
-    model = loading.load_model(cfg.model, task, args.precision, str(device))
-    ctx = MethodContext(model.config.model_type, head_module_names(model), args.steps)
-    model = keep_trainable_in_fp32(method.apply(model, parse_args(method, cfg.method), ctx)).to(device)
     steady, end_to_end = [], []
     for r in range(args.rounds):
         m = copy.deepcopy(model)
         timer = StepTimer(device, WARMUP)
         synchronize(device)
         t0 = time.perf_counter()
-        train(m, enc, cfg.train, args.precision, device, timer, tok.pad_token_id, False, args.steps)
+        train(m, enc, cfg.train, args.precision, device, timer, pad_id, False, args.steps)
         synchronize(device)
         harness_wall = time.perf_counter() - t0
         harness_rate = timer.columns()["train_examples_per_s"]
@@ -110,7 +97,7 @@ def main() -> None:
         m = copy.deepcopy(model)
         synchronize(device)
         t0 = time.perf_counter()
-        bare_rate = bare_loop(m, enc, tok.pad_token_id, args.batch_size, args.steps, cfg.train.lr, cfg.train.seed,
+        bare_rate = bare_loop(m, enc, pad_id, args.batch_size, args.steps, cfg.train.lr, cfg.train.seed,
                               device, autocast)
         synchronize(device)
         bare_wall = time.perf_counter() - t0

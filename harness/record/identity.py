@@ -40,14 +40,18 @@ CELL = ("model", "method", "method_args", "task", "precision", "batch_size", "ep
         "max_train_samples", "device")
 
 
-def device_kind(name: str | None) -> str:
-    """'cuda' or 'cpu', as a row's `device` records it, for a config's `device` (auto, cpu, cuda:N)."""
-    name = str(name or "auto")
+def resolve_device(name: str) -> str:
+    """The device a config's `device` names: `auto` is the GPU where one is visible, else the CPU."""
     if name == "auto":
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
-    return "cuda" if name.startswith("cuda") else "cpu"
+    return name
+
+
+def device_kind(name: str | None) -> str:
+    """'cuda' or 'cpu', as a row's `device` records it, for a config's `device` (auto, cpu, cuda:N)."""
+    return "cuda" if resolve_device(str(name or "auto")).startswith("cuda") else "cpu"
 
 
 def cell_of(cfg) -> dict:
