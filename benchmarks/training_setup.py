@@ -13,6 +13,7 @@ from hydra import compose, initialize_config_dir
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness.lr_search import register_resolvers  # noqa: E402
 from harness.methods import MethodContext, get_method, parse_args  # noqa: E402
 from harness.models import loading  # noqa: E402
 from harness.models.architecture import head_module_names  # noqa: E402
@@ -34,6 +35,7 @@ class Setup:
 
 def prepared(overrides: list[str], task_name: str, glue_dir: Path, max_train: int, device: str = "cpu",
              total_steps: int = 100) -> Setup:
+    register_resolvers()  # the config's ${mul:...}, ${best_lr:} interpolations
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[*overrides, f"task={task_name}"])
     precision = cfg.precision.name
