@@ -79,12 +79,15 @@ def reset_peak_rss() -> bool:
 class NvmlSampler:
     """Samples, every `interval_s` in a daemon thread, this process's GPU memory as NVML lists it,
     or the device's used memory where it lists no process but this one; `peak_bytes` is None
-    when another process shared the device and NVML did not name this one."""
+    when another process shared the device and NVML did not name this one. `other_processes` is the
+    most processes besides this one NVML listed at a sample (None where it lists none at all: a
+    sandbox, an old driver), so a shared device's speed is never read as the run's own."""
 
     def __init__(self, device_index: int, interval_s: float = 0.01):
         self.interval_s = interval_s
         self._peak: int | None = None
         self.shared = False
+        self.other_processes: int | None = None
         self._stop = threading.Event()
         self._handle = None
         try:
@@ -110,6 +113,9 @@ class NvmlSampler:
             procs = self._nvml.nvmlDeviceGetComputeRunningProcesses(self._handle)
         except Exception:  # an old driver or a sandbox without the process list: the device view
             procs = []
+        others = sum(1 for p in procs if p.pid != os.getpid())
+        if procs:
+            self.other_processes = max(self.other_processes or 0, others)
         mine = [p.usedGpuMemory for p in procs if p.pid == os.getpid() and p.usedGpuMemory is not None]
         if mine:
             return int(sum(mine))
@@ -168,9 +174,10 @@ class PeakMemory:
         cols = {"peak_cpu_rss_bytes": peak_rss_bytes(), "cpu_rss_train_start_bytes": self.rss_start,
                 "peak_cpu_rss_train_bytes": phase_peak_rss_bytes() if self.rss_reset else None,
                 "peak_gpu_mem_allocated_bytes": None, "peak_gpu_mem_reserved_bytes": None,
-                "peak_gpu_mem_nvml_bytes": None}
+                "peak_gpu_mem_nvml_bytes": None, "gpu_other_processes": None}
         if self.cuda:
             cols["peak_gpu_mem_allocated_bytes"] = int(torch.cuda.max_memory_allocated(self.device))
             cols["peak_gpu_mem_reserved_bytes"] = int(torch.cuda.max_memory_reserved(self.device))
             cols["peak_gpu_mem_nvml_bytes"] = self.nvml.peak_bytes
+            cols["gpu_other_processes"] = self.nvml.other_processes
         return cols

@@ -9,7 +9,8 @@ padded tokens/s, model FLOPs per token and MFU, which epoch the score is from
 for a named GPU: reserved memory, logits, workspace, CUDA context, fits, largest batch, step
 time, throughput, hours per epoch, MFU and its source), `train_gradient_checkpointing`, and
 every run's learning curve (`eval_curve`, `plateaued`), and the learning-rate search's `stage`,
-`lr_factor` and `lr_search_grid`.
+`lr_factor` and `lr_search_grid`; 6 adds `gpu_other_processes` (whether a GPU run shared its
+device).
 Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # What the numbers of a row mean, independent of which columns it has. Bump when the harness
 # changes what a measurement or a config name means, so old rows are never read as new ones.
@@ -139,6 +140,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("peak_gpu_mem_allocated_bytes", _I, "torch.cuda.max_memory_allocated over the measured phase"),
     ("peak_gpu_mem_reserved_bytes", _I, "torch.cuda.max_memory_reserved over the measured phase"),
     ("peak_gpu_mem_nvml_bytes", _I, "this process's GPU memory as NVML counts it (CUDA context included), sampled; the device's used memory where NVML lists no process but this one; null when the device was shared and NVML did not name this process"),
+    ("gpu_other_processes", _I, "the most compute processes besides this one that NVML listed on the run's GPU "
+                                "while it was measured: above 0, the device was shared, and its speed is not this "
+                                "run's alone; null on a CPU or where NVML lists no processes"),
     ("predicted_mem_weights_bytes", _I, "train rows: analytical, weights at load precision; predict rows: traced "
                                         "weights at their storage (bitsandbytes' for int8/int4) at the peak"),
     ("predicted_mem_grads_bytes", _I, "train: analytical gradients; predict: traced gradients live at the peak"),

@@ -83,10 +83,21 @@ def hardware(rows: pd.DataFrame) -> str:
     if rows.empty:
         return "no runs"
     parts = []
-    for (device, name, threads), _ in rows.groupby(["device", "device_name", "cpu_threads"], dropna=False):
+    for (device, name, threads), group in rows.groupby(["device", "device_name", "cpu_threads"], dropna=False):
         where = f"{name} ({device}" + (f", {int(threads)} threads)" if device == "cpu" and pd.notna(threads) else ")")
-        parts.append(where)
+        parts.append(where + shared_gpu(group))
     return "; ".join(parts)
+
+
+def shared_gpu(rows: pd.DataFrame) -> str:
+    """", GPU shared: k of n runs, up to m other processes" where NVML saw other compute processes on
+    a run's GPU (`gpu_other_processes`): their speed is not the run's alone. Empty otherwise, and for
+    rows that did not record it."""
+    others = rows["gpu_other_processes"].dropna() if "gpu_other_processes" in rows else pd.Series(dtype=float)
+    shared = others[others > 0]
+    if shared.empty:
+        return ""
+    return f", GPU shared: {len(shared)} of {len(rows)} runs, up to {int(shared.max())} other processes"
 
 
 def _caps(rows: pd.DataFrame) -> list[str]:

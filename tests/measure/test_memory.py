@@ -47,6 +47,7 @@ def test_cpu_run_has_no_gpu_readings():
         torch.ones(10).sum()
     cols = mem.columns()
     assert cols["peak_gpu_mem_allocated_bytes"] is None and cols["peak_gpu_mem_nvml_bytes"] is None
+    assert cols["gpu_other_processes"] is None
     assert cols["peak_cpu_rss_bytes"] > 0
 
 
@@ -73,18 +74,31 @@ class _FakeNvml:
         return self.device_used
 
 
-@pytest.mark.parametrize("procs, expected", [
-    ([("me", 3_000), (1, 50_000)], 3_000),  # NVML names this process: its own memory, not the device's
-    ([], 90_000),  # no process list (a sandbox): the device's used memory
-    ([("me", None)], 90_000),  # listed without a figure: the device's
-    ([(1, 40_000), (2, 50_000)], None),  # others on the device and this process not named: no reading
+@pytest.mark.parametrize("procs, expected, others", [
+    ([("me", 3_000), (1, 50_000)], 3_000, 1),  # NVML names this process: its own memory, not the device's
+    ([], 90_000, None),  # no process list (a sandbox): the device's used memory, sharing unknown
+    ([("me", None)], 90_000, 0),  # listed without a figure: the device's; alone on it
+    ([(1, 40_000), (2, 50_000)], None, 2),  # others on the device and this process not named: no reading
 ])
-def test_nvml_reads_this_process_and_never_counts_another_cells_memory(procs, expected):
+def test_nvml_reads_this_process_and_never_counts_another_cells_memory(procs, expected, others):
     import os
 
     sampler = NvmlSampler.__new__(NvmlSampler)
-    sampler._peak, sampler.shared, sampler._handle = None, False, object()
+    sampler._peak, sampler.shared, sampler.other_processes, sampler._handle = None, False, None, object()
     sampler._nvml = _FakeNvml([(os.getpid() if pid == "me" else pid, used) for pid, used in procs], 90_000)
     sampler._read()
     sampler._read()
     assert sampler.peak_bytes == expected
+    assert sampler.other_processes == others
+
+
+def test_the_most_other_processes_seen_is_recorded_not_the_last():
+    import os
+
+    sampler = NvmlSampler.__new__(NvmlSampler)
+    sampler._peak, sampler.shared, sampler.other_processes, sampler._handle = None, False, None, object()
+    sampler._nvml = _FakeNvml([(os.getpid(), 1_000), (7, 2_000), (8, 2_000)], 90_000)
+    sampler._read()
+    sampler._nvml = _FakeNvml([(os.getpid(), 1_500)], 90_000)  # the other cells finished
+    sampler._read()
+    assert sampler.other_processes == 2 and sampler.peak_bytes == 1_500

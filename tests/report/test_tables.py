@@ -1,6 +1,7 @@
 """Report tables: the golden Markdown of table 1, every table on real and fixture rows,
 HTML escaping, and the check that catches a corrupted published average."""
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +68,25 @@ def test_runs_on_a_gpu_are_separate_rows_from_the_same_runs_on_a_cpu_in_every_ta
     assert "lora r=8 (minilm_l6, fp32 on cpu)" in names and "lora r=8 (minilm_l6, fp32 on cuda)" in names
     settings = {(r[2], r[3]) for r in method_properties.build(both).grids[0].rows}
     assert {("Test CPU, fp32", "lora r=8"), ("Test GPU, fp32", "lora r=8")} <= settings
+
+
+def test_a_shared_gpu_is_named_wherever_its_runs_hardware_is():
+    from harness.report.cells import reproduction_header
+    from harness.report.tables import method_properties
+
+    rows = glue_rows()
+    gpu = rows[rows["status"] == "ok"].copy()
+    gpu["device"], gpu["device_name"], gpu["run_id"] = "cuda", "Test GPU", gpu["run_id"] + "-gpu"
+    gpu["gpu_other_processes"] = 0
+    gpu.loc[gpu["method"] == "lora", "gpu_other_processes"] = 11
+    both = pd.concat([rows, gpu], ignore_index=True)
+    hardware = {r[3]: r[2] for r in method_properties.build(both).grids[0].rows if r[2].startswith("Test GPU")}
+    lora_runs = int((gpu["method"] == "lora").sum())
+    assert re.fullmatch(r"Test GPU, fp32, GPU shared: (\d+) of \1 runs, up to 11 other processes", hardware["lora r=8"])
+    assert hardware["full_ft"] == "Test GPU, fp32"  # alone on its GPU (0 others): nothing to say
+    header = next(line for line in reproduction_header(both) if line.startswith("Hardware"))
+    assert f"Test GPU (cuda), GPU shared: {lora_runs} of {len(gpu)} runs" in header
+    assert "Test CPU" in header and header.count("GPU shared") == 1
 
 
 def test_failed_cells_say_why_in_one_line_per_reason_under_the_table():
