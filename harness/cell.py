@@ -16,11 +16,13 @@ from omegaconf import OmegaConf
 
 
 def main(spec_path: str) -> int:
+    from harness.library_noise import reword_library_noise
     from harness.lifetime import watch_parent
 
     watch_parent()  # never outlive the sweep that started this cell
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][cell][%(levelname)s] %(message)s",
                         datefmt="%H:%M:%S")
+    reword_library_noise()
     from harness.record.store import write_row
     from harness.run import run_cell
 

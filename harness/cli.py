@@ -111,10 +111,12 @@ def _hydra_entry(cfg: DictConfig) -> None:
 
 def main() -> int:
     from harness.errors import ConfigError
+    from harness.library_noise import reword_library_noise
     from harness.lifetime import mark_sweep_process
     from harness.recipes import follow_task
 
     mark_sweep_process()
+    reword_library_noise()
     error = check_names(sys.argv[1:])
     if not error:
         try:
