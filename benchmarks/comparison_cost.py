@@ -49,6 +49,9 @@ def main() -> None:
     tokens = float((ok["train_tokens_per_s"] * ok["train_wall_s"]).sum())
     per_core = tokens / float(ok["train_wall_s"].sum())
     hardware = ", ".join(sorted(ok["device_name"].dropna().unique()))
+    if args.device == "cpu":  # bf16 is native (AVX512-BF16/AMX) or emulated, ~11x slower: say which
+        native = sorted({bool(v) for v in ok["cpu_native_bf16"].dropna()})
+        hardware += f", native bf16: {'/'.join('yes' if v else 'no' for v in native) or 'not recorded'}"
     print(f"{len(rows)} runs of both stages on {args.device} ({hardware}): {rows['run_wall_s'].sum() / 3600:.1f} "
           f"run-hours, {tokens / 1e6:.0f}M training tokens at {per_core:,.0f} tokens/s per run (one core each)")
     by_method = ok.groupby("method_label").apply(
