@@ -83,8 +83,45 @@ def evaluate(model, task: GlueTask, evals: dict[str, Encoded], batch_size: int, 
     return cols
 
 
-def evaluate_instruct(model, tokenizer, task, task_cfg, records, batch_size: int, device, autocast) -> dict:
-    """Generate an answer per record and score it offline (or with the configured LLM judge)."""
+@torch.inference_mode()
+def mean_token_loss(model, enc: Encoded, batch_size: int, pad_id: int, device, autocast) -> tuple[float, int]:
+    """Mean cross-entropy in nats per token over the labelled tokens of `enc` (teacher-forced),
+    and how many tokens that is. Summed over tokens, not averaged per sequence, so a long
+    answer weighs by its length, as the training loss does."""
+    model.eval()
+    total, tokens = 0.0, 0
+    for start in range(0, len(enc.input_ids), batch_size):
+        batch = collate(enc, list(range(start, min(start + batch_size, len(enc.input_ids)))), pad_id, False)
+        labels = batch.pop("labels").to(device)
+        with autocast():
+            logits = model(**{k: v.to(device) for k, v in batch.items()}).logits
+        logits = logits[:, -labels.shape[1]:]  # prompt-learning methods prepend virtual tokens' logits
+        shifted = labels[:, 1:]
+        total += torch.nn.functional.cross_entropy(logits[:, :-1].float().flatten(0, 1), shifted.flatten(),
+                                                   ignore_index=-100, reduction="sum").item()
+        tokens += int((shifted != -100).sum())
+    return (total / tokens if tokens else float("nan")), tokens
+
+
+def general_text_loss(model, enc: Encoded | None, pad_id: int, device, autocast) -> float | None:
+    """Mean token loss on the held-out general text (harness/tasks/general_text.py); None without it."""
+    return mean_token_loss(model, enc, 4, pad_id, device, autocast)[0] if enc is not None else None
+
+
+def answer_loss_columns(model, tokenizer, records, max_length: int, device, autocast) -> dict:
+    """The held-out reference answers' mean token loss given their prompts (loss on the answer
+    tokens only, as in training): how well the model predicts answers it never trained on."""
+    from harness.tasks.instruct import encode_sft
+
+    enc = encode_sft(tokenizer, records, max_length)
+    loss, tokens = mean_token_loss(model, enc, 4, tokenizer.pad_token_id, device, autocast)
+    return {"eval_answer_loss": loss, "eval_answer_tokens": tokens}
+
+
+def evaluate_instruct(model, tokenizer, task, task_cfg, records, batch_size: int, device, autocast,
+                      max_length: int = 512) -> dict:
+    """Generate an answer per record and score it offline (or with the configured LLM judge);
+    also the reference answers' mean token loss."""
     import json
 
     from harness.generation import generate
@@ -109,6 +146,7 @@ def evaluate_instruct(model, tokenizer, task, task_cfg, records, batch_size: int
             "gen_tokens_per_s": new_tokens / wall if wall > 0 else None}
     if scorer == "gsm8k_exact_match":
         cols["metric_exact_match"] = result["score"]
+    cols.update(answer_loss_columns(model, tokenizer, records, max_length, device, autocast))
     return cols
 
 

@@ -19,8 +19,9 @@ def generate(model, tokenizer, prompts: list[str], batch_size: int, max_new_toke
              device: torch.device, autocast) -> tuple[list[str], int, float]:
     """Completions (cut at the first stop string), new tokens generated, wall seconds."""
     model.eval()
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    encoded = [bos + tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+    from harness.tasks.instruct import prompt_ids
+
+    encoded = [prompt_ids(tokenizer, p) for p in prompts]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     outputs: list[str] = [""] * len(prompts)
     new_tokens = 0

@@ -97,11 +97,15 @@ def load_data(cfg, task, tokenizer):
             sum(len(e) for e in data.evals.values()))
 
 
-def build_model(cfg, task, method, args, precision: str, device: torch.device, total_steps: int):
+def build_model(cfg, task, method, args, precision: str, device: torch.device, total_steps: int,
+                on_base=None):
     """The base model with the method applied, on `device`; also its base-parameter census and
-    head names. Seeded, so the new head's and the adapters' initial weights repeat."""
+    head names. Seeded, so the new head's and the adapters' initial weights repeat. `on_base(model)`
+    sees the loaded model before the method touches it (the forgetting measurement's "before")."""
     set_seed(cfg.train.seed)
     model = loading.load_model(cfg.model, task, precision, str(device), method.keep_unquantised(args))
+    if on_base is not None:
+        on_base(model if precision in QUANTISED else model.to(device))
     base = P.BaseModelParams.of(model)
     heads, ctx = method_context(model, task, total_steps)
     if precision in QUANTISED:
@@ -113,6 +117,60 @@ def build_model(cfg, task, method, args, precision: str, device: torch.device, t
     if precision not in QUANTISED:
         model = model.to(device)
     return model, base, heads
+
+
+def general_text(cfg, task, tokenizer):
+    """The held-out general text of the forgetting measurement, encoded; None for GLUE tasks or
+    when measure.forgetting.path is null."""
+    from harness.tasks.general_text import encode_texts, read_texts
+
+    spec = cfg.measure.get("forgetting") or {}
+    if task.kind != "causal_lm" or not spec.get("path"):
+        return None
+    return encode_texts(tokenizer, read_texts(spec.path, spec.column, int(spec.max_texts)), cfg.train.max_seq_length)
+
+
+def forgetting_columns(before: float | None, after: float | None, enc) -> dict:
+    if before is None:
+        return {}
+    return {"general_loss_before": before, "general_loss_after": after, "forgetting_loss_delta": after - before,
+            "general_text_tokens": sum(len(s) - 1 for s in enc.input_ids)}
+
+
+def evaluate_untrained(cfg, row: dict) -> None:
+    """Eval mode: the pretrained model as loaded, no method and no training, scored and measured
+    exactly as a trained run is (the baseline row every instruction comparison starts from)."""
+    task = get_task(cfg.task.name)
+    device = torch.device(resolve_device(cfg.device))
+    precision = cfg.precision.name
+    if cfg.train.num_threads:
+        torch.set_num_threads(int(cfg.train.num_threads))
+    autocast = autocast_for(precision, device)
+    row.update(method="none", method_label="untrained", method_args="{}")
+    t0 = time.perf_counter()
+    tokenizer = loading.load_tokenizer(cfg.model)
+    _, eval_data, _, _, n_eval = load_data(cfg, task, tokenizer)
+    general = general_text(cfg, task, tokenizer)
+    row.update(eval_examples=n_eval, time_data_s=time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    set_seed(cfg.train.seed)
+    model = loading.load_model(cfg.model, task, precision, str(device))
+    if precision not in QUANTISED:
+        model = model.to(device)
+    row["time_model_build_s"] = time.perf_counter() - t0
+    row["model_type"] = model.config.model_type
+    base = P.BaseModelParams.of(model)
+    row.update(params_total=base.total, params_trainable=0, params_added=0, pct_trainable=0.0, pct_added=0.0)
+    if task.kind == "causal_lm":
+        scores = evaluation.evaluate_instruct(model, tokenizer, task, cfg.task, eval_data, cfg.train.batch_size,
+                                              device, autocast, cfg.train.max_seq_length)
+        loss = evaluation.general_text_loss(model, general, tokenizer.pad_token_id, device, autocast)
+        row.update(forgetting_columns(loss, loss, general))
+    else:
+        scores = evaluation.evaluate(model, task, eval_data, cfg.train.batch_size, tokenizer.pad_token_id, device,
+                                     autocast)
+    row.update(scores, score_selection="final")
+    log.info("%s = %s (untrained)", scores["score_name"], scores["score"])
 
 
 def train_and_measure(cfg, row: dict) -> None:
@@ -129,6 +187,7 @@ def train_and_measure(cfg, row: dict) -> None:
     t0 = time.perf_counter()
     tokenizer = loading.load_tokenizer(cfg.model)
     train_enc, eval_data, n_train, n_train_full, n_eval = load_data(cfg, task, tokenizer)
+    general = general_text(cfg, task, tokenizer)
     row.update(train_examples=n_train, train_examples_full=n_train_full, eval_examples=n_eval,
                time_data_s=time.perf_counter() - t0)
     distributed.check_shardable(cfg.train, quantised, method.after_step is not None)
@@ -142,7 +201,14 @@ def train_and_measure(cfg, row: dict) -> None:
 
     log.info("model: %s (%s), method: %s %s", cfg.model.name, precision, method.name, args_json(args))
     t0 = time.perf_counter()
-    model, base, heads = build_model(cfg, task, method, args, precision, device, total_steps)
+    loss_before = {}
+
+    def read_general_loss(base_model):
+        loss_before["value"] = evaluation.general_text_loss(base_model, general, tokenizer.pad_token_id, device,
+                                                            autocast)
+
+    model, base, heads = build_model(cfg, task, method, args, precision, device, total_steps,
+                                     read_general_loss if general is not None else None)
     row["time_model_build_s"] = time.perf_counter() - t0
     row["model_type"] = model.config.model_type
     row.update(parameter_columns(model, base, heads))
@@ -160,7 +226,8 @@ def train_and_measure(cfg, row: dict) -> None:
     pad_id = tokenizer.pad_token_id
     if task.kind == "causal_lm":
         evaluate = lambda: evaluation.evaluate_instruct(model, tokenizer, task, cfg.task, eval_data,  # noqa: E731
-                                                        cfg.train.batch_size, device, autocast)
+                                                        cfg.train.batch_size, device, autocast,
+                                                        cfg.train.max_seq_length)
     else:
         evaluate = lambda: evaluation.evaluate(model, task, eval_data, cfg.train.batch_size, pad_id,  # noqa: E731
                                                device, autocast)
@@ -204,6 +271,9 @@ def train_and_measure(cfg, row: dict) -> None:
         scores = result.best_eval
         row["score_epoch"] = result.best_epoch
     row.update(scores)
+    if general is not None:
+        after = evaluation.general_text_loss(model, general, tokenizer.pad_token_id, device, autocast)
+        row.update(forgetting_columns(loss_before.get("value"), after, general))
     row.update(eval_curve=learning_curve.encode(curve), plateaued=learning_curve.plateaued(curve))
     if row["plateaued"] is False:
         row["warnings"] = "; ".join(filter(None, [row.get("warnings"), "not plateaued: the dev score was still rising "
@@ -237,7 +307,7 @@ def run_cell(cfg, spec: dict) -> dict:
             from harness.predict.cell import predict_cell
             predict_cell(cfg, row)
         else:
-            (count_only if cfg.mode == "count" else train_and_measure)(cfg, row)
+            {"count": count_only, "eval": evaluate_untrained}.get(cfg.mode, train_and_measure)(cfg, row)
         row["status"] = "ok"
     except Exception as exc:  # every failure is a row, never a lost sweep
         row["status"] = status_of(exc)

@@ -4,7 +4,7 @@ of the right type. Each failure is one ConfigError line naming the field."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +15,7 @@ from harness.distributed import check_mode as check_distributed_mode
 from harness.errors import ConfigError
 from harness.precision import get_precision
 
-MODES = ("train", "count", "predict")
+MODES = ("train", "count", "predict", "eval")
 
 
 @dataclass
@@ -63,7 +63,15 @@ class PredictSchema:
 
 
 @dataclass
+class ForgettingSchema:
+    path: Optional[str] = None
+    column: str = "sentence"
+    max_texts: int = 64
+
+
+@dataclass
 class MeasureSchema:
+    forgetting: ForgettingSchema = field(default_factory=ForgettingSchema)
     warmup_steps: int = 3
     nvml_interval_s: float = 0.01
     latency_batch_size: int = 8

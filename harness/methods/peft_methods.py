@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, UnsupportedError
 from harness.methods import MethodContext, register
 from harness.models.architecture import ia3_targets, layer_norm_targets, lora_targets
 
@@ -111,8 +111,34 @@ class PrefixTuningArgs:
           no_checkpointing="the prefix reaches attention as a key/value cache, which transformers turns off under "
                            "gradient checkpointing (the keys then lack the prefix the mask counts; peft #869, #2191)")
 def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
-    return _adapt(model, ctx, "PrefixTuningConfig", num_virtual_tokens=args.num_virtual_tokens,
-                  prefix_projection=args.prefix_projection, encoder_hidden_size=args.encoder_hidden_size)
+    adapted = _adapt(model, ctx, "PrefixTuningConfig", num_virtual_tokens=args.num_virtual_tokens,
+                     prefix_projection=args.prefix_projection, encoder_hidden_size=args.encoder_hidden_size)
+    if ctx.task_type == "SEQ_CLS":
+        _check_prefix_reaches_the_head(adapted, ctx)
+    return adapted
+
+
+def _check_prefix_reaches_the_head(adapted, ctx: MethodContext) -> None:
+    """peft's prefix tuning for sequence classification hands the prefix to the model's forward as
+    `past_key_values`; where that forward has no such argument it calls the backbone and reads its
+    second output as the pooled one. transformers 5's *ForSequenceClassification decoders (LLaMA,
+    Qwen2, ...) name the argument `cache`, and a decoder's backbone has no pooled output (its second
+    output is the cache), so the step would fail, or classify from a cache. Refused here, the same
+    way in count, predict and train mode, before any training."""
+    import inspect
+
+    base = adapted.base_model
+    if "past_key_values" in inspect.signature(base.forward).parameters:
+        return
+    backbone_name = getattr(adapted, "transformer_backbone_name", None)
+    backbone = base.get_submodule(backbone_name) if backbone_name else None
+    if backbone is not None and getattr(backbone, "pooler", None) is not None \
+            and "past_key_values" in inspect.signature(backbone.forward).parameters:
+        return
+    raise UnsupportedError(
+        f"prefix tuning / P-tuning v2 with {type(base).__name__}'s classification head: peft passes the prefix "
+        f"as past_key_values, which this transformers forward does not take, and a {ctx.model_type} backbone has "
+        f"no pooled output to fall back on; use an instruction task (task=instruct/...) or an encoder")
 
 
 @dataclass

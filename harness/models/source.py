@@ -48,7 +48,8 @@ def apply_explicit_source(cfg: DictConfig, overrides: list[str]) -> None:
     if "name_or_path" not in explicit or not source or str(source).lower() == "null":
         return
     model_chosen = any(item.lstrip("+~").partition("=")[0] == "model" for item in overrides)
-    reset = {"package": None, "tokenizer": None, "arch": None, "name": name_from_source(str(source))}
+    reset = {"package": None, "hub_id": None, "gguf_file": None, "tokenizer": None, "arch": None,
+             "name": name_from_source(str(source))}
     if not model_chosen:
         reset["pooling"] = "auto"
     with open_dict(cfg.model):
@@ -63,4 +64,18 @@ def weights_source(model_cfg) -> str:
         return "random_init"
     if model_cfg.get("name_or_path"):
         return "local" if _is_local(str(model_cfg.name_or_path)) else "hub"
+    if model_cfg.get("hub_id"):
+        from harness.models.loading import resolve_source
+
+        try:
+            return resolve_source(model_cfg).kind
+        except Exception:  # an uninstalled package is the run's error, recorded there
+            return "package"
     return "package" if model_cfg.get("package") else "hub"
+
+
+def weights_format(model_cfg) -> str | None:
+    """`gguf:<file>` when the weights are a GGUF file (dequantised on loading); None otherwise."""
+    if model_cfg.get("random_init") or not model_cfg.get("gguf_file") or weights_source(model_cfg) != "package":
+        return None
+    return f"gguf:{model_cfg.gguf_file}"

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from omegaconf import OmegaConf
 
-from harness.models.source import weights_source
+from harness.models.source import weights_format, weights_source
 
 
 def _model_source(model_cfg) -> str | None:
@@ -101,7 +101,8 @@ def identity_columns(cfg, spec: dict) -> dict:
         "timestamp_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "sweep_dir": spec.get("sweep_dir"), "sweep_job_num": spec.get("sweep_job_num"),
         "mode": cfg.mode, **cell_of(cfg), "model_name_or_path": _model_source(cfg.model),
-        "model_weights_source": weights_source(cfg.model), "tokenizer_name_or_path": _tokenizer_source(cfg.model),
+        "model_weights_source": weights_source(cfg.model),
+        "model_weights_format": weights_format(cfg.model), "tokenizer_name_or_path": _tokenizer_source(cfg.model),
         "head_pooling": _pooling(cfg), "lr_source": lr_source,
         "random_init": bool(cfg.model.random_init), "method_label": label,
         "precision_requested": (cfg.get("precision_choice") or {}).get("requested", cfg.precision.name),

@@ -10,7 +10,9 @@ for a named GPU: reserved memory, logits, workspace, CUDA context, fits, largest
 time, throughput, hours per epoch, MFU and its source), `train_gradient_checkpointing`, and
 every run's learning curve (`eval_curve`, `plateaued`), and the learning-rate search's `stage`,
 `lr_factor` and `lr_search_grid`; 6 adds `gpu_other_processes` (whether a GPU run shared its
-device).
+device); 7 adds `model_weights_format` (GGUF weights), `mode=eval` rows (the untrained model),
+the held-out answers' loss (`eval_answer_loss`, `eval_answer_tokens`) and forgetting
+(`general_loss_before`, `general_loss_after`, `forgetting_loss_delta`, `general_text_tokens`).
 Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # What the numbers of a row mean, independent of which columns it has. Bump when the harness
 # changes what a measurement or a config name means, so old rows are never read as new ones.
@@ -54,7 +56,7 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("timestamp_utc", _S, "ISO-8601 start time"),
     ("sweep_dir", _S, "Hydra multirun folder, null for single runs"),
     ("sweep_job_num", _I, "index of the cell in its sweep"),
-    ("mode", _S, "train | count | predict"),
+    ("mode", _S, "train | count | predict | eval (the untrained model, scored as a trained run is)"),
     ("status", _S, "ok | oom | error | nan_loss | no_learning | missing_data | unsupported | timeout"),
     ("error", _S, "one-line error text when status != ok"),
     ("warnings", _S, "'; '-separated doubts about an ok row, e.g. 'single_class: predicts class 1 for all ...'"),
@@ -62,6 +64,8 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("model", _S, "model config name"),
     ("model_name_or_path", _S, "hub id or local path actually loaded"),
     ("model_weights_source", _S, "package | local | hub | random_init: where the weights came from"),
+    ("model_weights_format", _S, "gguf:<file> when the weights were a GGUF file, dequantised to full precision on "
+                                 "loading (its quantisation, e.g. Q4_1, is in the file name); null otherwise"),
     ("tokenizer_name_or_path", _S, "hub id or local path of the tokenizer actually loaded"),
     ("head_pooling", _S, "classification head: mean | cls (harness's pooled head); null = the architecture's own"),
     ("model_type", _S, "transformers model_type"),
@@ -201,6 +205,14 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("score_by_category", _S, "instruction tasks: JSON of category -> mean score"),
     ("eval_scored_examples", _I, "examples the scorer could score (BELLE rows without a reference are skipped)"),
     ("gen_tokens_per_s", _F, "generation throughput, new tokens per second (batched, greedy)"),
+    ("eval_answer_loss", _F, "instruction tasks: mean token loss (nats/token) of the evaluation set's reference "
+                             "answers given their prompts, teacher-forced; lower is better"),
+    ("eval_answer_tokens", _I, "answer tokens eval_answer_loss averages over"),
+    ("general_loss_before", _F, "forgetting: mean token loss (nats/token) on held-out general text "
+                                "(measure.forgetting) of the model as loaded, before the method and training"),
+    ("general_loss_after", _F, "forgetting: the same loss after training"),
+    ("forgetting_loss_delta", _F, "general_loss_after - general_loss_before (nats/token): > 0 is forgetting"),
+    ("general_text_tokens", _I, "predicted tokens the general-text losses average over"),
     # environment
     ("git_commit", _S, "commit of the harness checkout"),
     ("git_dirty", _B, "uncommitted changes present"),

@@ -182,5 +182,30 @@ def learning_curves(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     return [_save(fig, out_dir, "learning_curves")]
 
 
-FIGURES = {"glue_methods": [score_vs_params, learning_curves], "memory_speed": [memory_vs_batch],
+def learning_vs_forgetting(df: pd.DataFrame, out_dir: Path) -> list[Path]:
+    """Each instruction run on a real decoder as a point: what it learned (held-out answer-loss fall)
+    against what it forgot (general-text loss rise), one colour per method, one marker per model,
+    one point per seed; Biderman et al. (2024) plot the same trade-off."""
+    from harness.report.instruct_comparison import method_name, pretrained_rows, with_learning
+
+    rows = with_learning(pretrained_rows(df))
+    if rows.empty:
+        return []
+    rows = rows.assign(method_name=rows.apply(method_name, axis=1))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    colors = plt.get_cmap("tab10")
+    markers = dict(zip(sorted(rows["model"].unique()), "osD^v"))
+    for k, (label, g) in enumerate(rows.groupby("method_name", sort=True)):
+        for model, gm in g.groupby("model"):
+            ax.scatter(gm["learned_loss"], gm["forgetting_loss_delta"], color=colors(k % 10), marker=markers[model],
+                       s=36, label=f"{label} · {model}", alpha=0.85)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("learned: held-out GSM8K answer-loss fall (nats/token) →")
+    ax.set_ylabel("forgot: Wikipedia-text loss rise (nats/token) →")
+    ax.set_title("Learning vs forgetting (one point per seed)")
+    ax.legend(fontsize=7, loc="best")
+    return [_save(fig, out_dir, "learning_vs_forgetting")]
+
+
+FIGURES = {"belle_lora_vs_ft": [learning_vs_forgetting], "glue_methods": [score_vs_params, learning_curves], "memory_speed": [memory_vs_batch],
            "method_properties": [throughput_bars]}

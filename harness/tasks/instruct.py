@@ -121,13 +121,22 @@ def prompt_text(tokenizer, record: Record) -> str:
     return template.format(instruction=record.instruction, input=record.input)
 
 
+def prompt_ids(tokenizer, prompt: str) -> list[int]:
+    """The prompt's token ids, led by the BOS token unless the text already starts with it (a
+    chat template that opens with BOS, as SmolLM2's `<|im_start|>`, must not get a second one)."""
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    bos = tokenizer.bos_token_id
+    if bos is None or (ids and ids[0] == bos):
+        return ids
+    return [bos] + ids
+
+
 def encode_sft(tokenizer, records: list[Record], max_length: int, packing: bool = False) -> Encoded:
     """Token ids with labels: -100 on every prompt token (loss on the response only)."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     ids, labels = [], []
     for r in records:
-        p = bos + tokenizer(prompt_text(tokenizer, r), add_special_tokens=False)["input_ids"]
+        p = prompt_ids(tokenizer, prompt_text(tokenizer, r))
         a = tokenizer(r.output, add_special_tokens=False)["input_ids"] + eos
         seq, lab = (p + a)[:max_length], ([-100] * len(p) + a)[:max_length]
         if any(x != -100 for x in lab):  # a prompt longer than max_length leaves nothing to learn
