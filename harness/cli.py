@@ -105,7 +105,7 @@ def _hydra_entry(cfg: DictConfig) -> None:
         validate(cfg)
     except ConfigError as exc:  # Hydra would print a traceback; a config mistake gets one line
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(EXIT_CONFIG)
     launch_cell(cfg)
 
 
@@ -127,5 +127,31 @@ def main() -> int:
     if error:
         print(error, file=sys.stderr)
         return 2
-    _hydra_entry()
+    return _run_and_summarise(sys.argv[1:])
+
+
+EXIT_CONFIG = 2  # a config or name error: nothing ran
+EXIT_FAILED_CELLS = 3  # some cell ended with a status other than ok (its row is kept)
+
+
+def _run_and_summarise(argv: list[str]) -> int:
+    """Run the cells; then one line per cell whose row is not ok (status, error, row file) and
+    exit code 3, unless `+allow_failures=true` (long sweeps that expect some cells to fail)."""
+    import json
+    import os
+    import tempfile
+
+    from harness.launch import FAILURES_ENV
+
+    allow = any(a.lstrip("+") in ("allow_failures=true", "allow_failures=True") for a in argv)
+    with tempfile.NamedTemporaryFile("r", suffix=".jsonl", prefix="peft-bench-failures-") as fh:
+        os.environ[FAILURES_ENV] = fh.name
+        _hydra_entry()
+        failures = [json.loads(line) for line in fh.read().splitlines() if line.strip()]
+    for f in failures:
+        print(f"failed: {f['cell']}: status={f['status']}: {f['error']} (row: {f['row_file']})", file=sys.stderr)
+    if failures and not allow:
+        print(f"{len(failures)} cell(s) failed; exit {EXIT_FAILED_CELLS} (+allow_failures=true exits 0)",
+              file=sys.stderr)
+        return EXIT_FAILED_CELLS
     return 0

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # not part of a run's identity: where it is written, whether to redo it, and how its
 # precision was chosen (precision=auto that resolved to bf16 is the bf16 cell)
-NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice")
+NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice", "allow_failures")
 
 
 def config_hash(resolved: dict) -> str:
@@ -188,8 +188,7 @@ def _run_inline(resolved, chash, results_dir, job_num, sweep_dir) -> str:
 
     spec = {"run_id": uuid.uuid4().hex, "config_hash": chash, "sweep_dir": sweep_dir, "sweep_job_num": job_num}
     row = run_cell(OmegaConf.create(resolved), spec)
-    write_row(row, results_dir)
-    return "done" if row["status"] == "ok" else row["status"]
+    return _outcome(write_row(row, results_dir), "run" if job_num is None else f"cell {job_num + 1}")
 
 
 def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, claim) -> str:
@@ -230,8 +229,27 @@ def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, cla
             return "abandoned"
         write_row(_fallback_row(spec, cfg, status or "error", error or "run process wrote no row"), results_dir)
         log.error("%s: %s", where, error)
-        return status or "error"
-    return "done"
+    return _outcome(row_file, where)
+
+
+FAILURES_ENV = "PEFT_BENCH_FAILURES"  # a file the CLI reads back: one JSON line per failed cell
+
+
+def _outcome(row_file: Path, where: str) -> str:
+    """'done' for an ok row; else the row's status, noted (status, error, row file) for the CLI's
+    summary and exit code (harness.cli), which sees the cells of every launcher's workers."""
+    from harness.record.store import read_table
+
+    row = read_table(row_file, ["status", "error"]).iloc[0]
+    if row["status"] == "ok":
+        return "done"
+    failures = os.environ.get(FAILURES_ENV)
+    if failures:
+        overrides = " ".join(task_overrides()) or "(defaults)"
+        with open(failures, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"cell": f"{where}: {overrides}", "status": row["status"], "error": row["error"],
+                                 "row_file": str(row_file)}) + "\n")
+    return str(row["status"])
 
 
 def task_overrides() -> list[str]:

@@ -17,7 +17,7 @@ import torch
 from transformers import set_seed
 
 from harness import distributed
-from harness.errors import NoLearningError, status_of
+from harness.errors import HarnessError, NoLearningError, status_of
 from harness.measure import flops, latency, params as P, predicted_memory
 from harness.measure.memory import PeakMemory, peak_rss_bytes
 from harness.measure.throughput import StepTimer
@@ -312,8 +312,8 @@ def run_cell(cfg, spec: dict) -> dict:
     except Exception as exc:  # every failure is a row, never a lost sweep
         row["status"] = status_of(exc)
         row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        log.error("run failed (%s): %s", row["status"], row["error"],
-                  exc_info=row["status"] == "error")
+        # the harness's own errors say all in one line; a traceback only for what it did not anticipate
+        log.error("run failed (%s): %s", row["status"], row["error"], exc_info=not isinstance(exc, HarnessError))
     row["run_wall_s"] = time.perf_counter() - t0
     row.setdefault("peak_cpu_rss_bytes", peak_rss_bytes())
     row.update(environment_columns(resolve_device(cfg.device)))

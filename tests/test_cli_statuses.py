@@ -1,5 +1,7 @@
 """The command line when something is wrong: failing cells leave status rows and the sweep goes
-on, bad names and values fail before any work with one line, a run that cannot learn says so."""
+on, then the command exits 3 with one line per failed cell (0 with +allow_failures=true); bad
+names and values fail before any work with one line and exit 2; a run that cannot learn says so;
+the harness's own errors are one line, without a traceback."""
 
 import pandas as pd
 import pytest
@@ -16,17 +18,28 @@ def test_failing_cells_leave_status_rows_and_the_sweep_goes_on(tmp_path, glue_di
     (bad / "train.tsv").write_text("sentence\tlabel\ngood\t1\nbroken row without a label\n")
     (bad / "dev.tsv").write_text("sentence\tlabel\nok\t1\n")
     proc = run_cli("-m", f"data.glue_dir={bad.parent},{glue_dir}", f"results_dir={tmp_path / 'r'}", *TINY)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 3, proc.stderr[-3000:]
     rows = load_results(tmp_path / "r").sort_values("sweep_job_num")
     assert rows["status"].tolist() == ["error", "ok"]
     assert "train.tsv:3: expected 2 tab-separated fields" in rows["error"].iloc[0]
+    failed = [line for line in proc.stderr.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 1 and "status=error" in failed[0] and rows["run_id"].iloc[0] in failed[0]
+    assert "Traceback" not in proc.stderr  # DataFormatError is the harness's own: one line
+
+
+@pytest.mark.slow
+def test_allow_failures_keeps_exit_zero(tmp_path):
+    proc = run_cli("data.glue_dir=/nonexistent/glue", f"results_dir={tmp_path}", "+allow_failures=true", *TINY)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert load_results(tmp_path)["status"].tolist() == ["missing_data"]
+    assert "failed: run:" in proc.stderr
 
 
 @pytest.mark.slow
 def test_nan_loss_and_missing_data_statuses(tmp_path, glue_dir):
     proc = run_cli("-m", "task=glue/qqp,glue/sst2", "train.lr=1e30", "method=full_ft", f"data.glue_dir={glue_dir}",
                    f"results_dir={tmp_path}", *TINY)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 3, proc.stderr[-3000:]
     rows = load_results(tmp_path).set_index("task")
     assert rows.loc["glue/qqp", "status"] == "missing_data"
     assert str(glue_dir / "QQP" / "train.tsv") in rows.loc["glue/qqp", "error"]
@@ -60,7 +73,7 @@ def test_bad_names_fail_before_any_work_with_one_line(tmp_path, args, message):
 @pytest.mark.slow
 def test_a_learning_rate_of_zero_records_no_learning_not_an_ok_score(tmp_path, glue_dir):
     proc = run_cli("train.lr=0", f"data.glue_dir={glue_dir}", f"results_dir={tmp_path}", *TINY)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == 3, proc.stderr[-3000:]
     row = load_results(tmp_path).iloc[0]
     assert row["status"] == "no_learning", row["error"]
     assert "no trainable parameter changed" in row["error"] and pd.isna(row["score"])

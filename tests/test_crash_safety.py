@@ -72,7 +72,7 @@ def test_compaction_keeps_every_row_once(tmp_path):
 @pytest.mark.slow
 def test_timeout_ends_the_cell_with_status_timeout(tmp_path, glue_dir):
     proc = run_cli(f"data.glue_dir={glue_dir}", f"results_dir={tmp_path}", "train.max_wall_s=3", *TINY)
-    assert proc.returncode == 0
+    assert proc.returncode == 3
     rows = load_results(tmp_path)
     assert rows["status"].tolist() == ["timeout"] and "max_wall_s=3" in rows["error"].iloc[0]
 
