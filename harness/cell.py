@@ -1,8 +1,11 @@
-"""Child-process entry of one cell: `python -m harness.cell SPEC.json`.
+"""One cell, whatever its mode, as one row: `run_cell` dispatches to the mode's function and
+turns any failure into the row's status; `python -m harness.cell SPEC.json` is its child-process
+entry.
 
 The parent (harness.launch) writes the resolved config and the run's identity to SPEC.json;
 this process runs the cell and writes its row. Its own process means its own memory peak,
-and a crash here cannot take the sweep down.
+and a crash here cannot take the sweep down. Predictions run in the parent (they measure
+nothing of the process) through the same `run_cell`.
 """
 
 from __future__ import annotations
@@ -11,8 +14,48 @@ import json
 import logging
 import os
 import sys
+import time
 
 from omegaconf import OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def _mode(name: str):
+    """The function that fills a row in mode `name` (imported here: each mode's modules are heavy)."""
+    if name == "predict":
+        from harness.predict.cell import predict_cell
+        return predict_cell
+    if name == "count":
+        from harness.cell_setup import count_only
+        return count_only
+    from harness import run
+    return run.evaluate_untrained if name == "eval" else run.train_and_measure
+
+
+def run_cell(cfg, spec: dict) -> dict:
+    """Run one cell; always returns a row (status ok or the failure's status)."""
+    from harness.errors import HarnessError, status_of
+    from harness.measure.memory import peak_rss_bytes
+    from harness.record.environment import environment_columns
+    from harness.record.identity import identity_columns, resolve_device
+
+    t0 = time.perf_counter()
+    row = identity_columns(cfg, spec)
+    if spec.get("launched_unix_s"):  # the child's start: interpreter, imports, config
+        row["time_startup_s"] = time.time() - spec["launched_unix_s"]
+    try:
+        _mode(cfg.mode)(cfg, row)
+        row["status"] = "ok"
+    except Exception as exc:  # every failure is a row, never a lost sweep
+        row["status"] = status_of(exc)
+        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        # the harness's own errors say all in one line; a traceback only for what it did not anticipate
+        log.error("run failed (%s): %s", row["status"], row["error"], exc_info=not isinstance(exc, HarnessError))
+    row["run_wall_s"] = time.perf_counter() - t0
+    row.setdefault("peak_cpu_rss_bytes", peak_rss_bytes())
+    row.update(environment_columns(resolve_device(cfg.device)))
+    return row
 
 
 def main(spec_path: str) -> int:
@@ -24,7 +67,6 @@ def main(spec_path: str) -> int:
                         datefmt="%H:%M:%S")
     reword_library_noise()
     from harness.record.store import write_row
-    from harness.run import run_cell
 
     with open(spec_path) as fh:
         spec = json.load(fh)

@@ -144,6 +144,22 @@ def _fallback_row(spec: dict, cfg: DictConfig, status: str, error: str) -> dict:
     return row
 
 
+def search_grid(cfg) -> str | None:
+    """A final-stage cell's learning-rate choice: JSON {lr: dev score} of the stage-1 runs its rate
+    was chosen from (harness/lr_search.py), resolved here, where cells are launched, so that a row's
+    identity (harness.record.identity) is computed from its config and spec alone."""
+    if cfg.train.get("stage") != "final":
+        return None
+    from harness.lr_search import search_grid as grid_of, search_rows
+    from harness.record.identity import cell_of
+
+    try:
+        grid = grid_of(search_rows(str(cfg.results_dir)), cell_of(cfg))
+    except Exception:  # recorded where it matters: the run cannot resolve its lr either
+        return None
+    return json.dumps({f"{lr:g}": score for lr, score in sorted(grid.items())})
+
+
 def cell_command(cfg: DictConfig, spec_path: str) -> list[str]:
     """The child process: one Python process, or torchrun's N data-parallel processes."""
     if cfg.train.get("distributed") in DISTRIBUTED_MODES:
@@ -184,16 +200,19 @@ def _run_inline(resolved, chash, results_dir, job_num, sweep_dir) -> str:
     """A prediction in this process: it measures nothing of the process it runs in (so needs no
     process of its own, nor torchrun for a data-parallel setting), and a sweep of predictions
     shares its traces (harness/predict/cell.py) instead of paying a start-up per cell."""
-    from harness.run import run_cell
+    from harness.cell import run_cell
 
-    spec = {"run_id": uuid.uuid4().hex, "config_hash": chash, "sweep_dir": sweep_dir, "sweep_job_num": job_num}
-    row = run_cell(OmegaConf.create(resolved), spec)
+    cfg = OmegaConf.create(resolved)
+    spec = {"run_id": uuid.uuid4().hex, "config_hash": chash, "sweep_dir": sweep_dir, "sweep_job_num": job_num,
+            "lr_search_grid": search_grid(cfg)}
+    row = run_cell(cfg, spec)
     return _outcome(write_row(row, results_dir), "run" if job_num is None else f"cell {job_num + 1}")
 
 
 def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, claim) -> str:
     spec = {"config": resolved, "run_id": uuid.uuid4().hex, "config_hash": chash,
-            "sweep_dir": sweep_dir, "sweep_job_num": job_num, "launched_unix_s": time.time()}
+            "sweep_dir": sweep_dir, "sweep_job_num": job_num, "launched_unix_s": time.time(),
+            "lr_search_grid": search_grid(cfg)}
     with tempfile.NamedTemporaryFile("w", suffix=".json", prefix="cell-", delete=False) as fh:
         json.dump(spec, fh)
     timeout = cfg.train.get("max_wall_s")

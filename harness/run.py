@@ -17,60 +17,21 @@ import torch
 from transformers import set_seed
 
 from harness import distributed
-from harness.errors import HarnessError, NoLearningError, status_of
+from harness.errors import NoLearningError
+from harness.cell_setup import changed_columns, general_text, load_data, method_context, parameter_columns
 from harness.measure import flops, latency, params as P, predicted_memory
 from harness.measure.memory import PeakMemory, peak_rss_bytes
 from harness.measure.throughput import StepTimer
-from harness.methods import MethodContext, args_json, get_method, parse_args
+from harness.methods import args_json, get_method, parse_args
 from harness.models import loading
-from harness.models.architecture import enable_checkpointing, head_module_names
+from harness.models.architecture import enable_checkpointing
 from harness.precision import QUANTISED, autocast_for, keep_trainable_in_fp32
-from harness.record.environment import environment_columns
-from harness.record.identity import identity_columns, resolve_device
+from harness.record.identity import resolve_device
 from harness.tasks import get_task
-from harness.tasks.batching import encode
-from harness.tasks.glue import load_glue
-from harness.tasks.instruct import encode_sft, load_instruct
 from harness.training import schedule_steps, train
 from harness import evaluation, learning_curve
 
 log = logging.getLogger(__name__)
-
-
-def parameter_columns(model, base: P.BaseModelParams, head_modules: list[str]) -> dict:
-    trainable = P.count(P.unique_parameters(model, trainable_only=True).values())
-    added = P.count(P.added_parameters(model, base).values())
-    return {"params_total": base.total, "params_trainable": trainable, "params_trainable_initial": trainable,
-            "params_added": added, "params_head": P.trainable_head_parameters(model, head_modules),
-            "pct_trainable": 100 * trainable / base.total, "pct_added": 100 * added / base.total}
-
-
-def changed_columns(changed: P.ChangedCount, total: int) -> dict:
-    return {"params_changed": changed.changed, "params_changed_source": changed.source,
-            "pct_changed": 100 * changed.changed / total, **changed.rank_summary()}
-
-
-def method_context(model, task, total_steps: int) -> tuple[list[str], MethodContext]:
-    """The task head's module names (new, so every method trains them; a causal LM's head is
-    pretrained) and what the method needs to know."""
-    causal = task.kind == "causal_lm"
-    heads = [] if causal else head_module_names(model)
-    return heads, MethodContext(model.config.model_type, heads, total_steps, "CAUSAL_LM" if causal else "SEQ_CLS")
-
-
-def count_only(cfg, row: dict) -> None:
-    """Count mode: the architecture on the meta device, the method applied, parameters counted."""
-    task, method = get_task(cfg.task.name), get_method(cfg.method.name)
-    args = parse_args(method, cfg.method)
-    model = loading.build_meta_model(cfg.model, task)
-    row["model_type"] = model.config.model_type
-    base = P.BaseModelParams.of(model)
-    heads, ctx = method_context(model, task, total_steps=1000)
-    with torch.device("meta"):
-        model = method.apply(model, args, ctx)
-    row.update(parameter_columns(model, base, heads))
-    structural = P.count_changed_structural(model, base, method.mergeable, row["params_added"])
-    row.update(changed_columns(structural, base.total))
 
 
 def adapter_size_bytes(model) -> int:
@@ -82,19 +43,6 @@ def adapter_size_bytes(model) -> int:
         path = Path(tmp) / "trainable.safetensors"
         save_file(tensors, str(path))
         return path.stat().st_size
-
-
-def load_data(cfg, task, tokenizer):
-    """Training encodings and the evaluation set: GLUE dev splits, or instruction records."""
-    if task.kind == "causal_lm":
-        data = load_instruct(cfg.task, cfg.data.max_train_samples, cfg.data.max_eval_samples)
-        train_enc = encode_sft(tokenizer, data.train, cfg.train.max_seq_length, bool(cfg.task.get("packing")))
-        return train_enc, data.eval, len(data.train), data.train_size_full, len(data.eval)
-    data = load_glue(task, cfg.data.glue_dir, cfg.data.glue_hub_id, cfg.data.max_train_samples,
-                     cfg.data.max_eval_samples)
-    evals = {s: encode(tokenizer, e, cfg.train.max_seq_length) for s, e in data.evals.items()}
-    return (encode(tokenizer, data.train, cfg.train.max_seq_length), evals, len(data.train), data.train_size_full,
-            sum(len(e) for e in data.evals.values()))
 
 
 def build_model(cfg, task, method, args, precision: str, device: torch.device, total_steps: int,
@@ -117,17 +65,6 @@ def build_model(cfg, task, method, args, precision: str, device: torch.device, t
     if precision not in QUANTISED:
         model = model.to(device)
     return model, base, heads
-
-
-def general_text(cfg, task, tokenizer):
-    """The held-out general text of the forgetting measurement, encoded; None for GLUE tasks or
-    when measure.forgetting.path is null."""
-    from harness.tasks.general_text import encode_texts, read_texts
-
-    spec = cfg.measure.get("forgetting") or {}
-    if task.kind != "causal_lm" or not spec.get("path"):
-        return None
-    return encode_texts(tokenizer, read_texts(spec.path, spec.column, int(spec.max_texts)), cfg.train.max_seq_length)
 
 
 def forgetting_columns(before: float | None, after: float | None, enc) -> dict:
@@ -294,27 +231,3 @@ def train_and_measure(cfg, row: dict) -> None:
                    else P.count_changed(model, base, before, method.mergeable, row["params_added"]))
         row.update(changed_columns(changed, base.total))
     row["time_measure_s"] = time.perf_counter() - t_measure
-
-
-def run_cell(cfg, spec: dict) -> dict:
-    """Run one cell; always returns a row (status ok or the failure's status)."""
-    t0 = time.perf_counter()
-    row = identity_columns(cfg, spec)
-    if spec.get("launched_unix_s"):  # the child's start: interpreter, imports, config
-        row["time_startup_s"] = time.time() - spec["launched_unix_s"]
-    try:
-        if cfg.mode == "predict":
-            from harness.predict.cell import predict_cell
-            predict_cell(cfg, row)
-        else:
-            {"count": count_only, "eval": evaluate_untrained}.get(cfg.mode, train_and_measure)(cfg, row)
-        row["status"] = "ok"
-    except Exception as exc:  # every failure is a row, never a lost sweep
-        row["status"] = status_of(exc)
-        row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-        # the harness's own errors say all in one line; a traceback only for what it did not anticipate
-        log.error("run failed (%s): %s", row["status"], row["error"], exc_info=not isinstance(exc, HarnessError))
-    row["run_wall_s"] = time.perf_counter() - t0
-    row.setdefault("peak_cpu_rss_bytes", peak_rss_bytes())
-    row.update(environment_columns(resolve_device(cfg.device)))
-    return row

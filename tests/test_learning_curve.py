@@ -71,7 +71,7 @@ def test_a_glue_run_records_its_curve_and_whether_it_levelled_off():
     import json
     import uuid
 
-    from harness.run import run_cell
+    from harness.cell import run_cell
     from tests.conftest import GLUE_DIR, make_cfg
 
     cfg = make_cfg("model=llama_ladder_xs", "task=glue/rte", "method=lora", "precision=fp32", "train.epochs=3",

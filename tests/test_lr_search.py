@@ -8,6 +8,7 @@ import pytest
 from omegaconf.errors import InterpolationResolutionError
 
 from harness.lr_search import choose
+from harness.launch import search_grid
 from harness.record.identity import identity_columns
 from harness.record.store import load_results, write_row
 from tests.conftest import make_cfg, run_cli
@@ -45,7 +46,8 @@ def test_stage_two_takes_the_best_stage_one_rate_and_records_the_grid(tmp_path):
     assert len(load_results(tmp_path)) == 4
     cfg = make_cfg(*STAGE_2, f"results_dir={tmp_path}")
     assert cfg.train.lr == pytest.approx(cfg.method.recipe.lr)  # factor 1 scored best on MRPC
-    row = identity_columns(cfg, {"run_id": "r", "config_hash": "h"})
+    # the launcher resolves the choice's grid (harness.launch.search_grid); the row records it
+    row = identity_columns(cfg, {"run_id": "r", "config_hash": "h", "lr_search_grid": search_grid(cfg)})
     assert row["stage"] == "final" and row["lr_source"].startswith("lr search")
     assert row["lr_search_grid"] == '{"0.000333333": 0.7, "0.001": 0.78, "0.003": 0.75}'
 

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from harness.run import run_cell
+from harness.cell import run_cell
 from tests.conftest import make_cfg
 
 

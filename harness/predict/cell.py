@@ -47,7 +47,7 @@ def _data_lengths(cfg, task) -> tuple[int, float, str, int | None]:
 
     try:
         from harness.models import loading
-        from harness.run import load_data
+        from harness.cell_setup import load_data
 
         tokenizer = loading.load_tokenizer(cfg.model)
         train_enc, _, _, n_full, _ = load_data(cfg, task, tokenizer)
@@ -118,7 +118,7 @@ def max_batch_size(cfg, target: GPU, seq_len: int, grad_bytes: int = 0, limit: i
 
 
 def predict_cell(cfg, row: dict) -> None:
-    from harness.run import count_only
+    from harness.cell_setup import count_only
 
     target = gpu(cfg.predict.gpu)
     precision = cfg.precision.name

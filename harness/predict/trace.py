@@ -104,7 +104,7 @@ def build_model(model_cfg, task, method, args, precision: str, ctx_steps: int = 
     """The model as the harness trains it, on `device` ("meta": for fake tensors; "cpu": real,
     random weights). Returns (model, the task head's module names, the weights bitsandbytes would
     quantise, as traced)."""
-    from harness.run import method_context
+    from harness.cell_setup import method_context
 
     config = loading.build_config(model_cfg, task)
     config._attn_implementation = ATTENTION[attention]

@@ -63,17 +63,6 @@ def cell_of(cfg) -> dict:
             "device": device_kind(cfg.get("device"))}
 
 
-def _search_grid(cfg) -> str | None:
-    """JSON {lr: dev score} of the stage-1 runs a final-stage cell chose its learning rate from."""
-    from harness.lr_search import search_grid, search_rows
-
-    try:
-        grid = search_grid(search_rows(str(cfg.results_dir)), cell_of(cfg))
-    except Exception:  # recorded where it matters: the run cannot resolve its lr either
-        return None
-    return json.dumps({f"{lr:g}": score for lr, score in sorted(grid.items())})
-
-
 def method_args(cfg) -> dict:
     """The method's arguments: what a row records, as JSON with sorted keys, in `method_args`."""
     from harness.methods import NOT_ARGS
@@ -111,5 +100,5 @@ def identity_columns(cfg, spec: dict) -> dict:
         "seed": cfg.train.seed, "max_eval_samples": cfg.data.max_eval_samples, "distributed": cfg.train.get("distributed"),
         "train_compile": bool(cfg.train.get("compile")),
         "train_gradient_checkpointing": bool(cfg.train.get("gradient_checkpointing")),
-        "stage": stage, "lr_factor": factor, "lr_search_grid": _search_grid(cfg) if stage == "final" else None,
+        "stage": stage, "lr_factor": factor, "lr_search_grid": spec.get("lr_search_grid") if stage == "final" else None,
     }

@@ -5,7 +5,8 @@ methods must fail cleanly as `unsupported`."""
 import pytest
 
 from harness.errors import UnsupportedError
-from harness.run import count_only, run_cell
+from harness.cell import run_cell
+from harness.cell_setup import count_only
 from tests.conftest import GLUE_DIR, make_cfg
 
 

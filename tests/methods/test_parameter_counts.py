@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from harness.errors import ConfigError
 from harness.methods import METHODS, get_method
-from harness.run import count_only
+from harness.cell_setup import count_only
 from tests.conftest import make_cfg
 
 

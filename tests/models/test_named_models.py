@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from harness.models.source import apply_explicit_source
-from harness.run import run_cell
+from harness.cell import run_cell
 from tests.conftest import make_cfg, run_cli
 
 _COMMON = dict(vocab_size=30522, num_hidden_layers=2, num_attention_heads=4, hidden_size=32, intermediate_size=64,

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.models.pooled_classifier import checkpoint_pooling, pool
-from harness.run import run_cell
+from harness.cell import run_cell
 from tests.conftest import make_cfg
 
 HEAD = 384 * 2 + 2  # MiniLM's width x 2 labels + bias

@@ -12,7 +12,8 @@ from harness.models import loading
 from harness.predict import memory
 from harness.predict.live_bytes import WEIGHTS, LiveBytes
 from harness.predict.trace import trace
-from harness.run import build_model, load_data
+from harness.cell_setup import load_data
+from harness.run import build_model
 from harness.tasks import get_task
 from harness.training import train
 from tests.conftest import GLUE_DIR, make_cfg
