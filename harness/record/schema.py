@@ -246,7 +246,18 @@ IDENTITY_COLUMNS = [
 
 
 def markdown_table() -> str:
-    """The schema as a Markdown table (for the README)."""
+    """The schema as a Markdown table."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
     lines += [f"| `{n}` | {t} | {d} |" for n, t, d in COLUMNS]
     return "\n".join(lines)
+
+
+def columns_page() -> str:
+    """docs/columns.md: every column of a row, generated here so that the page cannot drift."""
+    return (f"# The columns of a result row\n\nGenerated from `harness/record/schema.py` (schema version "
+            f"{SCHEMA_VERSION}) by `python -m harness.record.schema > docs/columns.md`; a test checks that the page "
+            f"matches it. Units are in the names (`_bytes`, `_s`, `_per_s`, `pct_`).\n\n{markdown_table()}\n")
+
+
+if __name__ == "__main__":
+    print(columns_page(), end="")

@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", type=Path, default=Path("results"))
     parser.add_argument("--out", type=Path, default=Path("reports"))
     parser.add_argument("--table", action="append", choices=sorted(TABLES), help="repeatable; default: all")
+    parser.add_argument("--readme", type=Path, help="also rewrite this README's headline table from the rows")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if not args.results.exists():
@@ -61,6 +62,12 @@ def main(argv=None) -> int:
         return 2
     for path in write_reports(args.results, args.out, args.table or list(TABLES)):
         print(path)
+    if args.readme:
+        from harness.report.headline import update_readme
+
+        df, _ = current_semantics(load_results(args.results))
+        if update_readme(args.readme, df):
+            print(args.readme)
     return 0
 
 
