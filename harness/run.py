@@ -20,7 +20,7 @@ from harness import distributed
 from harness.errors import NoLearningError
 from harness.cell_setup import changed_columns, general_text, load_data, method_context, parameter_columns
 from harness.measure import flops, latency, params as P, predicted_memory
-from harness.measure.memory import PeakMemory, peak_rss_bytes
+from harness.measure.memory import PeakMemory
 from harness.measure.throughput import StepTimer
 from harness.methods import args_json, get_method, parse_args
 from harness.models import loading

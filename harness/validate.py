@@ -111,9 +111,9 @@ def validate(cfg: DictConfig) -> None:
 
     if cfg.train.get("stage") not in STAGES:
         raise ConfigError(f"train.stage={cfg.train.stage!r}; valid: null, lr_search, final")
-    for field in ("batch_size", "grad_accum_steps", "max_seq_length", "nproc_per_node"):
-        if cfg.train[field] < 1:
-            raise ConfigError(f"train.{field}={cfg.train[field]}: expected a positive integer")
+    for key in ("batch_size", "grad_accum_steps", "max_seq_length", "nproc_per_node"):
+        if cfg.train[key] < 1:
+            raise ConfigError(f"train.{key}={cfg.train[key]}: expected a positive integer")
     get_task(cfg.task.name)
     method = get_method(cfg.method.name)
     parse_args(method, cfg.method)

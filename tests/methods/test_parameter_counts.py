@@ -110,7 +110,7 @@ def test_minilm_adalora_initial_count(minilm):
 
 
 def test_minilm_ia3_scales_keys_values_and_ffn_input(minilm):
-    blocks = [l for l in minilm.bert.encoder.layer]
+    blocks = list(minilm.bert.encoder.layer)
     expected = sum(b.attention.self.key.out_features + b.attention.self.value.out_features
                    + b.output.dense.in_features for b in blocks)
     row = minilm_row("method=ia3")
@@ -127,7 +127,7 @@ def test_minilm_bitfit_is_biases_and_head(minilm):
 
 
 def test_minilm_freeze_top_layers(minilm):
-    top = sum(p.numel() for l in minilm.bert.encoder.layer[-2:] for p in l.parameters())
+    top = sum(p.numel() for layer in minilm.bert.encoder.layer[-2:] for p in layer.parameters())
     assert minilm_row("method=freeze", "method.trainable_layers=2")["params_trainable"] == top + head(minilm)
 
 
@@ -175,7 +175,7 @@ def test_minilm_loha_two_hadamard_factors(minilm):
 
 
 def test_minilm_vera_trains_two_vectors_per_attention_projection(minilm):
-    attn = [l.attention.self for l in minilm.bert.encoder.layer]
+    attn = [layer.attention.self for layer in minilm.bert.encoder.layer]
     per_layer = [(m.out_features, 256) for a in attn for m in (a.query, a.key, a.value)]
     row = minilm_row("method=vera")
     # lambda_b (out) and lambda_d (r) train; the shared random projections are frozen buffers
