@@ -20,6 +20,7 @@ from harness import distributed
 from harness.errors import NoLearningError
 from harness.cell_setup import changed_columns, general_text, load_data, method_context, parameter_columns
 from harness.measure import flops, latency, params as P, predicted_memory
+from harness.measure.energy import EnergyMeter
 from harness.measure.memory import PeakMemory
 from harness.measure.throughput import StepTimer
 from harness.methods import args_json, get_method, parse_args
@@ -170,11 +171,13 @@ def train_and_measure(cfg, row: dict) -> None:
                                                device, autocast)
     timer = StepTimer(device, cfg.measure.warmup_steps)
     memory = PeakMemory(str(device), cfg.measure.nvml_interval_s)
-    with memory:
+    energy = EnergyMeter(str(device))
+    with memory, energy:
         result = train(model, train_enc, cfg.train, precision, device, timer, pad_id, task.is_regression,
                        total_steps, method.after_step, evaluate, "score", accelerator)
     row.update(memory.columns())
     row.update(timer.columns())
+    row.update(energy.columns(sum(timer.step_tokens)))
     if world > 1:
         for col in ("train_examples_per_s", "train_tokens_per_s"):  # all ranks together
             row[col] = row[col] * world if row[col] else row[col]

@@ -12,7 +12,9 @@ every run's learning curve (`eval_curve`, `plateaued`), and the learning-rate se
 `lr_factor` and `lr_search_grid`; 6 adds `gpu_other_processes` (whether a GPU run shared its
 device); 7 adds `model_weights_format` (GGUF weights), `mode=eval` rows (the untrained model),
 the held-out answers' loss (`eval_answer_loss`, `eval_answer_tokens`) and forgetting
-(`general_loss_before`, `general_loss_after`, `forgetting_loss_delta`, `general_text_tokens`).
+(`general_loss_before`, `general_loss_after`, `forgetting_loss_delta`, `general_text_tokens`), and the
+training phase's energy from hardware counters (`gpu_energy_j`, `cpu_energy_j`,
+`energy_j_per_1k_train_tokens`, `energy_note`).
 Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
@@ -205,6 +207,10 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("score_by_category", _S, "instruction tasks: JSON of category -> mean score"),
     ("eval_scored_examples", _I, "examples the scorer could score (BELLE rows without a reference are skipped)"),
     ("gen_tokens_per_s", _F, "generation throughput, new tokens per second (batched, greedy)"),
+    ("gpu_energy_j", _F, "joules the GPU drew over the training phase (NVML total-energy counter, whole device)"),
+    ("cpu_energy_j", _F, "joules of the CPU packages over the training phase (RAPL), where readable"),
+    ("energy_j_per_1k_train_tokens", _F, "the device's training energy per 1,000 trained (non-pad) tokens"),
+    ("energy_note", _S, "why an energy column is null (no counter readable here); never estimated"),
     ("eval_answer_loss", _F, "instruction tasks: mean token loss (nats/token) of the evaluation set's reference "
                              "answers given their prompts, teacher-forced; lower is better"),
     ("eval_answer_tokens", _I, "answer tokens eval_answer_loss averages over"),
