@@ -89,6 +89,11 @@ def _beats(summ: pd.DataFrame, model: str, method: str) -> str | None:
             f"{r['learned_loss_mean']:.3f} with a seed spread (sd, {int(r['seeds'])} seeds) of {spread:.3f}")
 
 
+def _moved(delta: float, sd: float, seeds: int) -> str:
+    spread = f"sd {sd:.4f} over {seeds} seeds" if seeds > 1 and not pd.isna(sd) else "1 seed"
+    return f"{'rose' if delta > 0 else 'fell'} by {abs(delta):.4f} nats/token ({spread})"
+
+
 def claims(summ: pd.DataFrame) -> list[str]:
     """What the rows say about the seed survey's two claims and the published finding, one sentence
     each, computed from the rows (never written by hand)."""
@@ -108,25 +113,33 @@ def claims(summ: pd.DataFrame) -> list[str]:
         f = full.iloc[0]
         f_sd = 0.0 if pd.isna(f["forgetting_loss_delta_std"]) else f["forgetting_loss_delta_std"]
         less = [r for _, r in peft.iterrows() if r["forgetting_loss_delta_mean"] < f["forgetting_loss_delta_mean"] - f_sd]
+        verdict = "supported" if len(less) == len(peft) else "partly supported" if less else "not supported"
+        if f["forgetting_loss_delta_mean"] <= 0:
+            verdict += (" (full fine-tuning did not forget here: there was no catastrophic forgetting for PEFT "
+                        "to mitigate)")
         lines.append(
-            f"{model}, \"PEFT mitigates catastrophic forgetting\": full fine-tuning raised the general-text loss by "
-            f"{f['forgetting_loss_delta_mean']:+.4f} nats/token (sd {f_sd:.4f}); "
-            + "; ".join(f"{r['method_name']} {r['forgetting_loss_delta_mean']:+.4f}" for _, r in peft.iterrows())
-            + f". {len(less)} of {len(peft)} PEFT methods forgot less than full fine-tuning by more than its seed "
-              f"spread: " + ("supported" if len(less) == len(peft) else "partly supported" if less else "not supported")
-            + " by these rows.")
+            f"{model}, \"PEFT mitigates catastrophic forgetting\": over training, the held-out Wikipedia loss of "
+            f"full fine-tuning {_moved(f['forgetting_loss_delta_mean'], f_sd, int(f['seeds']))}; "
+            + "; ".join(f"{r['method_name']} {_moved(r['forgetting_loss_delta_mean'], r['forgetting_loss_delta_std'], int(r['seeds']))}"
+                        for _, r in peft.iterrows())
+            + f". {len(less)} of {len(peft)} PEFT methods ended lower than full fine-tuning by more than its seed "
+              f"spread: {verdict} by these rows.")
         lora = peft[peft["method"] == "lora"]
         lora = lora[~lora["method_name"].str.startswith("QLoRA")]
         if not lora.empty:
             r = lora.iloc[0]
+            learned = "less" if r["learned_loss_mean"] < f["learned_loss_mean"] else "more"
+            kept = ("kept the general text closer to the untrained model"
+                    if abs(r["forgetting_loss_delta_mean"]) < abs(f["forgetting_loss_delta_mean"])
+                    else "moved the general text further from the untrained model")
             lines.append(
                 f"{model}, \"changes style, not knowledge\": LoRA lowered the GSM8K answer loss by "
-                f"{r['learned_loss_mean']:.3f} nats/token (the answers' format and phrasing), changed GSM8K exact "
-                f"match from {100 * r['baseline_score']:.1f} % to {100 * r['score_mean']:.1f} % (solving), and moved "
-                f"the Wikipedia-text loss (stored knowledge) by {r['forgetting_loss_delta_mean']:+.4f}; full "
-                f"fine-tuning: {f['learned_loss_mean']:.3f}, {100 * f['score_mean']:.1f} %, "
-                f"{f['forgetting_loss_delta_mean']:+.4f}. LoRA learned "
-                f"{'less' if r['learned_loss_mean'] < f['learned_loss_mean'] else 'more'} and forgot "
-                f"{'less' if r['forgetting_loss_delta_mean'] < f['forgetting_loss_delta_mean'] else 'more'} than full "
-                f"fine-tuning here; published: {PUBLISHED_FINDING}.")
+                f"{r['learned_loss_mean']:.3f} nats/token (the answers' format and phrasing) and changed GSM8K exact "
+                f"match from {100 * r['baseline_score']:.1f} % to {100 * r['score_mean']:.1f} % (solving; "
+                f"{int(r['hardware_rows']['eval_examples'].iloc[0])} problems, so one problem is "
+                f"{100 / r['hardware_rows']['eval_examples'].iloc[0]:.1f} points), while its Wikipedia-text loss "
+                f"(stored knowledge) {_moved(r['forgetting_loss_delta_mean'], r['forgetting_loss_delta_std'], int(r['seeds']))}; "
+                f"full fine-tuning: {f['learned_loss_mean']:.3f}, {100 * f['score_mean']:.1f} %, "
+                f"{f['forgetting_loss_delta_mean']:+.4f}. LoRA learned {learned} than full fine-tuning and {kept}; "
+                f"published: {PUBLISHED_FINDING}.")
     return lines

@@ -11,7 +11,7 @@ from harness.report.tables import belle_lora_vs_ft
 def _row(mode, method, seed, answer_loss, forgetting, score=0.02, precision="fp32", label=None):
     return {"task": "instruct/gsm8k", "status": "ok", "mode": mode, "random_init": False, "model": "smollm2_135m",
             "method": method, "method_label": label or method, "precision": precision, "seed": seed,
-            "max_eval_samples": 32, "max_seq_length": 384, "eval_answer_loss": answer_loss, "score": score,
+            "max_eval_samples": 32, "eval_examples": 32, "max_seq_length": 384, "eval_answer_loss": answer_loss, "score": score,
             "forgetting_loss_delta": forgetting, "timestamp_utc": f"2026-12-07T10:0{seed}:00", "params_added": 0,
             "params_trainable": 1, "pct_trainable": 1.0, "train_hours_per_epoch": 1.0, "train_examples_per_s": 1.0,
             "run_wall_s": 60.0, "train_examples_full": 7473, "device": "cpu", "device_name": "Xeon", "cpu_threads": 2}
@@ -42,8 +42,9 @@ def test_seeds_are_summarised_and_qlora_is_its_own_method():
 def test_claims_follow_the_rows():
     text = " ".join(comparison.claims(comparison.summary(rows())))
     assert "lora beats the untrained model" in text and "full_ft beats the untrained model" in text
-    assert "2 of 2 PEFT methods forgot less than full fine-tuning" in text and "supported by these rows" in text
-    assert "LoRA learned less and forgot less" in text
+    assert "2 of 2 PEFT methods ended lower than full fine-tuning" in text and "supported by these rows" in text
+    assert "LoRA learned less than full fine-tuning and kept the general text closer" in text
+    assert "one problem is 3.1 points" in text
     # the other way round, the claim is reported as not supported
     flipped = rows()
     flipped.loc[flipped["method"] == "lora", "forgetting_loss_delta"] = 0.2

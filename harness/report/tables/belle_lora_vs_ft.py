@@ -73,13 +73,13 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
     pub = {m: published[(published["base_model"] == "LLaMA-7B") & (published["method"] == m)
                          & (published["train_data"] == "belle_2M")].iloc[0] for m in ("lora", "full_ft")}
     columns = ["Model", "Method", "Seeds", "GSM8K exact match (%)", "Answer loss (nats/token)", "Added params",
-               "Trainable %", "h/epoch (measured, CPU)", "h/epoch (predicted, 8×A100-40GB)",
-               "Published, LLaMA-7B on BELLE 2M: score / added / h/epoch", "Hardware"]
+               "Trainable %", "h/epoch, CPU (measured)", "h/epoch, 8×A100-40GB (predicted)",
+               "BELLE, LLaMA-7B, 2M: score / added / h/epoch"]
     body = []
     full_epoch = {}
     for _, b in base.iterrows():
         body.append([b["model"], "untrained (baseline)", "—", number(100 * b["score"], 1),
-                     number(b["eval_answer_loss"], 3), "0", "0", MISSING, MISSING, MISSING, hardware(base.loc[[_]])])
+                     number(b["eval_answer_loss"], 3), "0", "0", MISSING, MISSING, MISSING])
     for _, r in summ.iterrows():
         rows = r["hardware_rows"]
         examples = rows["train_examples_full"].iloc[0]
@@ -91,8 +91,10 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
                      _pm(r["eval_answer_loss_mean"], r["eval_answer_loss_std"]), human_params(r["params_added"]),
                      f"{r['pct_trainable']:.3g}", _pm(r["train_hours_per_epoch_mean"], r["train_hours_per_epoch_std"], 2),
                      predicted_real_hours(df, r["model"], r["method"], rows["precision"].iloc[0], examples),
-                     published_cell, hardware(rows)])
+                     published_cell])
+    measured = pd.concat([base, *summ["hardware_rows"]]) if not summ.empty else base
     main = Grid("Scaled-down reproduction on real decoders (GSM8K)", columns, body, footnotes=[
+        f"Measured on {hardware(measured)}.",
         "Scaled down: SmolLM2-135M-Instruct and Gemma-3-270M (base) instead of LLaMA-7B/13B; a GSM8K training "
         "subset instead of BELLE's 0.6-4M instructions; a fixed GSM8K test subset scored by final-number match "
         "(greedy, chat template) and by the held-out answers' mean token loss, instead of BELLE's ChatGPT-judged "
@@ -121,19 +123,18 @@ def build(df: pd.DataFrame) -> Report:
     table4 = counts[counts["method_args"].fillna("").str.contains('"r": 8') &
                     counts["method_args"].fillna("").str.contains("o_proj")]
     published = references.load("belle_table4_lora_vs_ft")
-    columns = ["Base model", "Method", "Train data", "Avg score (published)", "Avg score (reproduced)",
+    columns = ["Base model", "Method", "Train data", "Avg score (published)",
                "Added params (published)", "Added params (reproduced)", "h/epoch (published)",
-               "h/epoch (predicted, 8×A100-40GB)", "h/epoch (reproduced)"]
+               "h/epoch (predicted, 8×A100-40GB)"]
     body = []
     for _, pub in published.iterrows():
         model = {v: k for k, v in MODEL_NAMES.items()}.get(pub["base_model"])
         ours = _added(table4, model, "lora") if (model and pub["method"] == "lora") else None
         body.append([pub["base_model"], pub["method"], pub["train_data"], number(pub["average_score"], 3),
-                     f"{MISSING} (not run)", f"{pub['additional_params_m']:g}M" if pd.notna(pub["additional_params_m"])
+                     f"{pub['additional_params_m']:g}M" if pd.notna(pub["additional_params_m"])
                      else MISSING, human_params(ours) if ours else MISSING,
                      f"{pub['train_hours_per_epoch']:g}" if pd.notna(pub["train_hours_per_epoch"]) else MISSING,
-                     predicted_hours(df, pub["base_model"], pub["method"], pub["train_examples_m"]),
-                     f"{MISSING} (not run)"])
+                     predicted_hours(df, pub["base_model"], pub["method"], pub["train_examples_m"])])
     instruct = df[(df["mode"] == "train") & df["task"].fillna("").str.startswith("instruct/")]
     own, cost_only, failed = [], [], []
     for idx, r in instruct.sort_values(["model", "method_label", "train_examples", "batch_size", "precision"]).iterrows():
@@ -159,7 +160,7 @@ def build(df: pd.DataFrame) -> Report:
     if own or failed:
         grids.append(Grid("Instruction-tuning runs (pretrained models)", ["Model", "Method", "Data", "Score",
                                                                           "Added params", "h/epoch", "Hardware"],
-                          own, footnotes=collapse_missing(failed)))
+                          own, footnotes=collapse_missing(failed), collapsed=bool(real_grids)))
     if cost_only:
         grids.append(Grid("Cost-only runs on random-init models (no score)", ["Model", "Method", "Data", "Batch",
                                                                               "Precision", "Added params", "Examples/s",
