@@ -138,10 +138,19 @@ def reproduction_header(rows: pd.DataFrame) -> list[str]:
              f"Precision: {', '.join(sorted(rows['precision'].dropna().unique())) or MISSING}",
              f"Data caps: {caps_line}", f"Schedule: {schedule_line}",
              f"Seeds: {', '.join(map(str, seeds))} ({len(seeds)} seed{'s' if len(seeds) != 1 else ''})"]
-    commits = sorted({c[:10] for c in rows["git_commit"].dropna()})
+    commits = commit_span(rows)
     if commits:
-        lines.append(f"Harness commit(s): {', '.join(commits)}")
+        lines.append(f"Harness: {commits}")
     return lines
+
+
+def commit_span(rows: pd.DataFrame) -> str | None:
+    """'41 commits from a68161f to cd39075' (first and last by the rows' start times), never a list."""
+    if "git_commit" not in rows or rows["git_commit"].dropna().empty:
+        return None
+    ordered = rows.dropna(subset=["git_commit"]).sort_values("timestamp_utc")["git_commit"].str[:7]
+    first, last, n = ordered.iloc[0], ordered.iloc[-1], ordered.nunique()
+    return f"commit {first}" if n == 1 else f"{n} commits from {first} to {last}"
 
 
 def run_settings(rows: pd.DataFrame) -> list[str]:

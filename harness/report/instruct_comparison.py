@@ -143,3 +143,16 @@ def claims(summ: pd.DataFrame) -> list[str]:
                 f"{f['forgetting_loss_delta_mean']:+.4f}. LoRA learned {learned} than full fine-tuning and {kept}; "
                 f"published: {PUBLISHED_FINDING}.")
     return lines
+
+
+def headline(summ: pd.DataFrame) -> str | None:
+    """One sentence: LoRA against full fine-tuning on the smallest real decoder with both."""
+    for model in sorted(summ["model"].unique()) if not summ.empty else []:
+        s = summ[(summ["model"] == model) & ~summ["method_name"].str.startswith("QLoRA")].set_index("method")
+        if {"lora", "full_ft"} <= set(s.index):
+            lo, ft = s.loc["lora"], s.loc["full_ft"]
+            return (f"On {model}, LoRA r=8 lowered the held-out GSM8K answer loss by {lo['learned_loss_mean']:.3f} "
+                    f"nats/token and full fine-tuning by {ft['learned_loss_mean']:.3f}, training "
+                    f"{lo['pct_trainable']:.2g} % of the parameters at {lo['train_examples_per_s_mean']:.2f} "
+                    f"against {ft['train_examples_per_s_mean']:.2f} examples/s.")
+    return None

@@ -21,7 +21,9 @@ def test_many_schedules_make_one_header_line_and_a_folded_list():
     assert schedule == ["Schedule: 4 settings: epochs 1–6, batch 32, lr 5e-05–0.001 (each in the run settings below)"]
     assert len(report.details) == 4 and all(d.startswith("Schedule: epochs=") for d in report.details)
     md, page = to_markdown(report), to_html(report)
-    assert "<details><summary>Run settings (4)</summary>" in md and "<details><summary>Run settings (4)</summary>" in page
+    folded = f"<details><summary>Provenance ({len(report.provenance)} lines)</summary>"
+    assert folded in md and folded in page and len(report.provenance) == len(report.header) - 1 + 4
+    assert md.index("## ") < md.index(folded)  # the tables come first, provenance after them
     assert max(len(line) for line in report.header) < 200
 
 

@@ -176,9 +176,11 @@ def build(df: pd.DataFrame) -> Report:
              "8 × A100-40GB, LoRA data-parallel (DDP), full fine-tuning sharded (FSDP, ZeRO-3-like), no CPU offload; "
              "the table gives no sequence length or batch: 512 tokens, batch 8 per GPU and activation checkpointing "
              "assumed; bf16 base, fp32 trainables. Scaled linearly from a 2M-example epoch to each row's data."]
-    notes = comparison.claims(summ) + notes
+    found = comparison.claims(summ)
+    notes = found + notes
     if not summ.empty and (summ["model"] == "gemma3_270m").any():
         notes.append("Gemma-3-270M is used under the Gemma Terms of Use (https://ai.google.dev/gemma/terms).")
     return Report("belle_lora_vs_ft", "Instruction tuning: LoRA vs full fine-tuning (BELLE Table 4 layout)",
                   reproduction_header(pd.concat([counts, instruct])), grids, notes,
-                  details=run_settings(pd.concat([counts, instruct])))
+                  details=run_settings(pd.concat([counts, instruct])),
+                  headline=comparison.headline(summ))
