@@ -14,6 +14,7 @@ from pathlib import Path
 from harness.record import integrity
 from harness.record.schema import SEMANTICS_VERSION
 from harness.record.store import current_semantics, load_results
+from harness.report import explorer
 from harness.report.plots import FIGURES
 from harness.report.render import index_html, index_markdown, to_html, to_markdown
 from harness.report.tables import TABLES
@@ -44,6 +45,10 @@ def write_reports(results: Path, out: Path, names: list[str]) -> list[Path]:
         (out / f"{name}.html").write_text(to_html(report))
         written += [out / f"{name}.md", out / f"{name}.html"]
         reports.append(report)
+    (out / "explorer.html").write_text(explorer.page(df))
+    if not (out / explorer.BUNDLE).is_file() or (out / explorer.BUNDLE).read_text() != explorer.bundle():
+        (out / explorer.BUNDLE).write_text(explorer.bundle())
+    written.append(out / "explorer.html")
     (out / "index.html").write_text(index_html(reports))
     (out / "README.md").write_text(index_markdown(reports))
     return written

@@ -164,11 +164,14 @@ def index_html(reports: list[Report]) -> str:
     css = (_CSS + ".card{border:1px solid #ddd;border-radius:6px;padding:1em;margin:1em 0;overflow:hidden}"
            ".thumb{float:right;width:280px;margin-left:1em}.hw{color:#555;font-size:90%}h2{margin-top:0}")
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>peft-bench reports</title>"
-            f"<style>{css}</style></head><body><h1>peft-bench reports</h1>{''.join(cards)}</body></html>")
+            f"<style>{css}</style></head><body><h1>peft-bench reports</h1>"
+            f"<p>Every row, filterable, sortable and plotted: <a href='explorer.html'>results explorer</a>.</p>"
+            f"{''.join(cards)}</body></html>")
 
 
 def index_markdown(reports: list[Report]) -> str:
-    lines = ["# peft-bench reports", ""]
+    lines = ["# peft-bench reports", "", "Every row, filterable and plotted: [results explorer](explorer.html) "
+             "(open the HTML file; GitHub does not run its script).", ""]
     for r in reports:
         lines += [f"- [{r.title}]({r.name}.md): {_headline(r)} (hardware: {r.hardware})"]
     return "\n".join(lines) + "\n"

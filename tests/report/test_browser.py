@@ -32,6 +32,14 @@ window.addEventListener('load', () => {
     wide_tables: [...document.querySelectorAll('table')].map((t, k) => [k, Math.ceil(t.getBoundingClientRect().right)])
                    .filter(([k, right]) => right > width),
     tables: document.querySelectorAll('table').length,
+    // the main table (the first one not folded away): columns whose every body cell is empty or '—'
+    empty_main_columns: (() => {
+      const t = [...document.querySelectorAll('table')].find(t => !t.closest('details'));
+      if (!t) return [];
+      const heads = [...t.querySelectorAll('thead th')].map(th => th.textContent);
+      const rows = [...t.querySelectorAll('tbody tr')].map(tr => [...tr.children].map(td => td.textContent.trim()));
+      return rows.length ? heads.filter((h, i) => rows.every(r => !r[i] || r[i].startsWith('—'))) : [];
+    })(),
   };
   const pre = document.createElement('pre'); pre.id = 'probe'; pre.textContent = JSON.stringify(out);
   document.body.appendChild(pre);
@@ -63,8 +71,9 @@ def linked(page: Path) -> list[str]:
 
 
 def pages() -> list[Path]:
+    """The index and the report pages it links (the explorer has its own test below)."""
     index = REPORTS / "index.html"
-    return [index] + [REPORTS / h for h in linked(index) if h.endswith(".html")]
+    return [index] + [REPORTS / h for h in linked(index) if h.endswith(".html") and h != "explorer.html"]
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +108,7 @@ def test_each_page_renders_with_its_figures_and_fits_the_window(site, tmp_path, 
     assert probe["page_scroll_width"] <= probe["width"], f"{name}: the page scrolls sideways"
     if name != "index.html":
         assert probe["tables"] >= 1
+        assert probe["empty_main_columns"] == [], f"{name}: main-table columns with no data: {probe['empty_main_columns']}"
 
 
 @pytest.mark.parametrize("name", [p.name for p in pages()])
@@ -111,3 +121,38 @@ def test_a_screenshot_of_each_page_shows_it(site, tmp_path, name):
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[:2] == (HEIGHT, WIDTH)
     assert pixels[..., :3].std() > 0.02, f"{name}: the screenshot is blank"
+
+
+EXPLORER_PROBE = """<script>
+window.addEventListener('load', () => {
+  const count = () => document.getElementById('count').textContent;
+  const out = {before: count(), axes_before: document.getElementById('scatter').dataset.axes,
+               plotted: document.querySelectorAll('#scatter .main-svg').length};
+  const f = document.getElementById('f-mode');
+  f.value = 'train'; f.dispatchEvent(new Event('change'));
+  out.after = count(); out.table_rows = document.querySelectorAll('#rows tbody tr').length;
+  const x = document.getElementById('x');
+  x.value = 'train_examples_per_s'; x.dispatchEvent(new Event('change'));
+  out.axes_after = document.getElementById('scatter').dataset.axes;
+  const graph = document.getElementById('scatter');
+  out.traces = graph.data.map(t => t.name); out.points = graph.data[0].x.length;
+  out.front_points = graph.data[1].x.length;
+  out.svg = graph.querySelectorAll('.main-svg').length;
+  const pre = document.createElement('pre'); pre.id = 'xprobe'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def test_the_explorer_filters_rows_and_redraws_the_chosen_axes(site, tmp_path):
+    page = site / "explorer.html"
+    page.write_text(page.read_text().replace("</body>", EXPLORER_PROBE + "</body>"))
+    out = chromium("--virtual-time-budget=20000", "--dump-dom", page.as_uri(), profile=tmp_path / "profile")
+    start = out.stdout.find('<pre id="xprobe">')
+    assert start >= 0, f"the explorer did not finish loading: {out.stderr[-1000:]}"
+    probe = json.loads(html.unescape(out.stdout[start + len('<pre id="xprobe">'):out.stdout.index("</pre>", start)]))
+    total = int(probe["before"].split(" of ")[1].split()[0])
+    assert probe["before"].startswith(f"{total} of ") and probe["plotted"] >= 1
+    assert int(probe["after"].split()[0]) < total and probe["table_rows"] == min(int(probe["after"].split()[0]), 500)
+    assert (probe["axes_before"], probe["axes_after"]) == ("pct_trainable,score", "train_examples_per_s,score")
+    assert probe["traces"] == ["runs", "Pareto front"] and 1 <= probe["front_points"] < probe["points"] and probe["svg"] >= 1
