@@ -40,12 +40,20 @@ def run_cell(cfg, spec: dict) -> dict:
     from harness.record.environment import environment_columns
     from harness.record.identity import identity_columns, resolve_device
 
+    from harness.trackers import Trackers
+
     t0 = time.perf_counter()
     row = identity_columns(cfg, spec)
     if spec.get("launched_unix_s"):  # the child's start: interpreter, imports, config
         row["time_startup_s"] = time.time() - spec["launched_unix_s"]
+    # training runs report to the chosen experiment trackers (the main process of a data-parallel run)
+    tracking = cfg.mode == "train" and int(os.environ.get("RANK", "0")) == 0
+    trackers = Trackers(cfg, row) if tracking else None
     try:
-        _mode(cfg.mode)(cfg, row)
+        if trackers is not None:
+            _mode(cfg.mode)(cfg, row, trackers)
+        else:
+            _mode(cfg.mode)(cfg, row)
         row["status"] = "ok"
     except Exception as exc:  # every failure is a row, never a lost sweep
         row["status"] = status_of(exc)
@@ -55,6 +63,8 @@ def run_cell(cfg, spec: dict) -> dict:
     row["run_wall_s"] = time.perf_counter() - t0
     row.setdefault("peak_cpu_rss_bytes", peak_rss_bytes())
     row.update(environment_columns(resolve_device(cfg.device)))
+    if trackers is not None:
+        trackers.finish(row)
     return row
 
 

@@ -13,7 +13,7 @@ from harness.lr_search import register_resolvers
 register_resolvers()  # ${mul:..} and ${best_lr:} in conf/train/default.yaml
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-CHECKED_GROUPS = ("model", "method", "task", "precision", "train", "sweep", "recipe")
+CHECKED_GROUPS = ("model", "method", "task", "precision", "train", "sweep", "recipe", "tracker")
 
 
 def group_options(group: str) -> list[str]:
@@ -28,8 +28,10 @@ def check_names(argv: list[str]) -> str | None:
         if not sep or key not in CHECKED_GROUPS:
             continue
         valid = group_options(key)
-        for choice in value.split(","):
+        for choice in value.strip("[]").split(","):  # tracker=[mlflow,tensorboard]: several at once
             choice = choice.strip()
+            if not choice:
+                continue
             if choice not in valid:
                 return f"error: unknown {key} {choice!r} (no conf/{key}/{choice}.yaml); valid: {', '.join(valid)}"
     return None
@@ -63,7 +65,9 @@ def check_keys(argv: list[str]) -> str | None:
         raw_key, _, value = arg.partition("=")
         key = raw_key.lstrip("+~")
         if key in CHECKED_GROUPS or "/" in key or key.split(".")[0] == "hydra":
-            if key in CHECKED_GROUPS:
+            if key in CHECKED_GROUPS and value.startswith("["):  # a list of configs is one choice
+                groups.append([f"{raw_key}={value}"])
+            elif key in CHECKED_GROUPS:
                 groups.append([f"{raw_key}={choice.strip()}" for choice in value.split(",")])
             continue
         if raw_key == key:  # a `+key` adds a key on purpose

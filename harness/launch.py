@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # not part of a run's identity: where it is written, whether to redo it, and how its
 # precision was chosen (precision=auto that resolved to bf16 is the bf16 cell)
-NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice", "allow_failures")
+NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice", "allow_failures", "tracker")
 
 
 def config_hash(resolved: dict) -> str:

@@ -111,7 +111,7 @@ def evaluate_untrained(cfg, row: dict) -> None:
     log.info("%s = %s (untrained)", scores["score_name"], scores["score"])
 
 
-def train_and_measure(cfg, row: dict) -> None:
+def train_and_measure(cfg, row: dict, trackers=None) -> None:
     task, method = get_task(cfg.task.name), get_method(cfg.method.name)
     args = parse_args(method, cfg.method)
     device = torch.device(resolve_device(cfg.device))
@@ -174,7 +174,8 @@ def train_and_measure(cfg, row: dict) -> None:
     energy = EnergyMeter(str(device))
     with memory, energy:
         result = train(model, train_enc, cfg.train, precision, device, timer, pad_id, task.is_regression,
-                       total_steps, method.after_step, evaluate, "score", accelerator)
+                       total_steps, method.after_step, evaluate, "score", accelerator,
+                       trackers.log if trackers is not None else None)
     row.update(memory.columns())
     row.update(timer.columns())
     row.update(energy.columns(sum(timer.step_tokens)))

@@ -61,7 +61,8 @@ class TrainResult:
 def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, timer: StepTimer,
           pad_id: int, regression: bool, total_steps: int,
           after_step: Optional[Callable] = None, evaluate: Optional[Callable[[], dict]] = None,
-          score_key: str = "score", accelerator=None) -> TrainResult:
+          score_key: str = "score", accelerator=None,
+          on_log: Optional[Callable[[dict, int], None]] = None) -> TrainResult:
     """Train for `total_steps` optimizer steps. With an `accelerator` (data-parallel run), the
     model is wrapped for gradient all-reduce (ddp) or sharded in place (fsdp, see
     harness.distributed) and each process takes every world-th batch; with ddp `model` itself
@@ -72,6 +73,8 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
     if sharded:  # FSDP2 swaps the parameters for sharded ones: the optimizer must see those
         model = unwrapped = distributed.shard(model, device)
     trainable = [p for p in model.parameters() if p.requires_grad]
+    # the trackers' curves (harness/trackers.py), after each step's timing has stopped
+    on_log = on_log or (lambda metrics, step: None)
     optimizer = torch.optim.AdamW(trainable, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     rank, world = 0, 1
     if accelerator is not None:
@@ -136,6 +139,9 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
             result.padded_tokens += padded
             result.sequences += examples
             progress.update(result.steps, f"loss {result.final_loss:.4f} | {examples / timer.step_s[-1]:.1f} ex/s")
+            on_log({"train/loss": sum(result.losses[-len(group):]) / len(group),
+                    "train/lr": scheduler.get_last_lr()[0],
+                    "train/examples_per_s": examples / timer.step_s[-1]}, result.steps)
             if result.steps >= total_steps:
                 break
         epoch += 1
@@ -143,6 +149,8 @@ def train(model, enc: Encoded, train_cfg, precision: str, device: torch.device, 
             scores = evaluate()
             log.info("epoch %d eval: %s", epoch, scores)
             result.curve.append(scores.get(score_key))
+            if scores.get(score_key) is not None:
+                on_log({"eval/score": scores[score_key], "train/epoch": epoch}, result.steps)
             if result.best_eval is None or learning_curve.better(scores.get(score_key), result.best_eval.get(score_key)):
                 result.best_eval, result.best_epoch = scores, epoch
             model.train()
