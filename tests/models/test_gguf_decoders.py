@@ -73,7 +73,9 @@ def test_pretrained_loss_on_real_text_is_far_below_uniform(smollm2):
     from harness.evaluation import general_text_loss
 
     enc = encode_texts(tokenizer, read_texts(str(GLUE_DIR / "QNLI" / "dev.tsv"), "sentence", 16), 128)
-    loss = general_text_loss(model, enc, tokenizer.pad_token_id, "cpu", torch.autocast("cpu", enabled=False))
+    import contextlib
+
+    loss = general_text_loss(model, enc, tokenizer.pad_token_id, "cpu", contextlib.nullcontext)
     # a random-init model scores about ln(49,152) = 10.8 nats/token; the pretrained one about 4.5
     assert loss < 0.5 * math.log(model.config.vocab_size)
 
@@ -137,3 +139,16 @@ def test_prefix_tuning_on_a_decoders_classification_head_is_refused_the_same_way
         row = load_results(tmp_path / mode).iloc[0]
         assert row["status"] == "unsupported", (mode, out.stderr[-1500:])
         assert "past_key_values" in row["error"] and "Traceback" not in out.stderr
+
+
+def test_glue_classification_uses_the_architectures_own_head(smollm2):
+    from harness.models.architecture import head_module_names
+
+    _, _, causal = smollm2
+    cfg = make_cfg("model=smollm2_135m", "task=glue/rte")
+    model = loading.load_model(cfg.model, get_task(cfg.task.name), "fp32", "cpu")
+    assert type(model).__name__ == "LlamaForSequenceClassification"
+    assert head_module_names(model) == ["score"] and model.score.out_features == 2
+    assert sum(p.numel() for p in model.model.parameters()) == SMOLLM2_PARAMS
+    # the backbone is the pretrained one, not a random draw: the same weights as the causal LM's
+    assert torch.equal(model.model.layers[3].mlp.down_proj.weight, causal.model.layers[3].mlp.down_proj.weight)
