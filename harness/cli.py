@@ -113,6 +113,19 @@ def _hydra_entry(cfg: DictConfig) -> None:
     launch_cell(cfg)
 
 
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (a scheduler, `kill`, CI's timeout) unwinds the sweep as Ctrl-C does, instead of ending
+    it on the spot: joblib's pool then releases its memory-mapping folders in /dev/shm and loky's
+    semaphores itself, rather than leaving them to its resource tracker (a 'leaked folder objects'
+    warning, or folders left behind where the tracker goes down with the sweep)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def main() -> int:
     from harness.errors import ConfigError
     from harness.library_noise import reword_library_noise
@@ -120,6 +133,7 @@ def main() -> int:
     from harness.recipes import follow_task
 
     mark_sweep_process()
+    stop_cleanly_on_sigterm()
     reword_library_noise()
     error = check_names(sys.argv[1:])
     if not error:
@@ -131,11 +145,17 @@ def main() -> int:
     if error:
         print(error, file=sys.stderr)
         return 2
-    return _run_and_summarise(sys.argv[1:])
+    try:
+        return _run_and_summarise(sys.argv[1:])
+    except KeyboardInterrupt as exc:
+        print(f"interrupted ({exc or 'Ctrl-C'}): finished cells keep their rows; the same command resumes",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 EXIT_CONFIG = 2  # a config or name error: nothing ran
 EXIT_FAILED_CELLS = 3  # some cell ended with a status other than ok (its row is kept)
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
 
 
 def _run_and_summarise(argv: list[str]) -> int:

@@ -199,3 +199,21 @@ def test_a_live_claim_blocks_a_second_runner_and_a_stale_one_is_taken_over(tmp_p
     again.release()
     (tmp_path / "claims" / "abc.json").write_text('{"host": "another-host", "pids": {"1": null}}')
     assert claims.take(tmp_path, "abc")[0] is None  # cannot be checked from here: honoured
+
+
+@pytest.mark.slow
+def test_sigterm_of_a_parallel_sweep_leaves_no_shared_memory_behind(tmp_path, glue_dir):
+    args = [sys.executable, "-m", "harness", "-m", "method=lora,bitfit", "hydra/launcher=joblib_local",
+            f"data.glue_dir={glue_dir}", f"results_dir={tmp_path}", *TINY]
+    proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    shm = Path("/dev/shm")
+    mine = lambda: list(shm.glob(f"joblib_memmapping_folder_{proc.pid}_*"))  # noqa: E731
+    deadline = time.time() + 120
+    while not mine() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    assert mine(), "the pool created no memory-mapping folder to test with"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "interrupted (signal 15)" in err and "leaked" not in err and "Traceback" not in err
+    assert not mine() and not list(shm.glob(f"sem.loky-{proc.pid}-*"))
