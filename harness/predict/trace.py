@@ -161,6 +161,23 @@ def _cpu_attention_flops() -> dict:
             aten._scaled_dot_product_flash_attention_for_cpu_backward: backward}
 
 
+def _no_random_module_dropout(model: nn.Module) -> None:
+    """peft's LyCORIS layers (LoHa, LoKr) decide module dropout per step with `torch.rand(1) >
+    p` in training mode, a branch on a value fake tensors do not have. At p = 0 (peft's default
+    and the harness's configs) the adapter always applies and eval mode computes the same step,
+    so those layers trace in eval mode; with p > 0 the prediction cannot be made and says so."""
+    from harness.errors import UnsupportedError
+
+    for module in model.modules():
+        dropout = getattr(module, "module_dropout", None)
+        if not isinstance(dropout, dict) or not hasattr(module, "rank_dropout"):
+            continue
+        if any(p > 0 for p in dropout.values()) or any(p > 0 for p in module.rank_dropout.values()):
+            raise UnsupportedError("mode=predict: module_dropout / rank_dropout > 0 draws a random number per step "
+                                   "that a traced step cannot branch on; predict with 0")
+        module.training = False
+
+
 def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_grad_norm: float = 1.0,
              count_flops: bool = False, round_to: int = 1, fake: bool = False) -> tuple[Timeline, int]:
     """One optimizer step as harness/training.py runs it, after the optimizer's state exists
@@ -176,6 +193,7 @@ def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_
     flops = FlopCounterMode(display=False, custom_mapping=_cpu_attention_flops()) if count_flops \
         else contextlib.nullcontext()
     model.train()
+    _no_random_module_dropout(model)
     with counter, flops:
         counter.register([*model.parameters(), *model.buffers()], WEIGHTS)
         counter.register([s for state in optimizer.state.values() for s in state.values()

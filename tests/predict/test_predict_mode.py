@@ -106,3 +106,13 @@ def test_cells_recorded_before_predict_existed_keep_their_identity():
     on_a100 = OmegaConf.to_container(make_cfg("mode=predict", "predict.gpu=A100-80GB"), resolve=True)
     on_h100 = OmegaConf.to_container(make_cfg("mode=predict", "predict.gpu=H100"), resolve=True)
     assert config_hash(on_a100) != config_hash(on_h100)
+
+
+@pytest.mark.parametrize("method", ["loha", "lokr"])
+def test_lycoris_methods_predict(method):
+    """LoHa and LoKr draw a module-dropout number per training step; at dropout 0 they trace."""
+    row = predict(f"method={method}")
+    lora = predict("method=lora")
+    assert row["predicted_fits"] and row["predicted_mem_reserved_bytes"] > 0
+    assert row["params_trainable"] != lora["params_trainable"]
+
