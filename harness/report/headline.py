@@ -27,7 +27,8 @@ def table(df: pd.DataFrame) -> str:
     lines = ["| Model | Method | Seeds | GSM8K exact match (%) | Held-out answer loss | Forgetting (Δ Wikipedia loss) "
              "| Trainable % | Train examples/s |", "|---|---|---|---|---|---|---|---|"]
     for _, b in base.iterrows():
-        lines.append(f"| {b['model']} | untrained | — | {100 * b['score']:.1f} | {b['eval_answer_loss']:.3f} | — | 0 | — |")
+        untrained = "untrained" + (f", {b['precision']}" if b["precision"] != "fp32" else "")
+        lines.append(f"| {b['model']} | {untrained} | — | {100 * b['score']:.1f} | {b['eval_answer_loss']:.3f} | — | 0 | — |")
     for _, r in summ.iterrows():
         lines.append(f"| {r['model']} | {r['method_name']} | {int(r['seeds'])} | {_pm(r['score_mean'], r['score_std'], 1, 100)} "
                      f"| {_pm(r['eval_answer_loss_mean'], r['eval_answer_loss_std'], 3)} "

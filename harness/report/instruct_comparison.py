@@ -30,15 +30,14 @@ def pretrained_rows(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_learning(rows: pd.DataFrame) -> pd.DataFrame:
-    """Trained rows with `baseline_answer_loss` (the untrained model's, same model, eval subset and
-    sequence length) and `learned_loss` = baseline - trained answer loss; rows without a baseline
-    are left out."""
-    base = rows[rows["mode"] == "eval"].sort_values("timestamp_utc")
-    base = base.drop_duplicates(["model", "max_eval_samples", "max_seq_length"], keep="last")
-    base = base[["model", "max_eval_samples", "max_seq_length", "eval_answer_loss", "score"]].rename(
+    """Trained rows with `baseline_answer_loss` (the untrained model's: same model, precision, eval
+    subset and sequence length, so QLoRA is measured against the int4-quantised model it starts
+    from) and `learned_loss` = baseline - trained answer loss; rows without a baseline are left out."""
+    keys = ["model", "precision", "max_eval_samples", "max_seq_length"]
+    base = rows[rows["mode"] == "eval"].sort_values("timestamp_utc").drop_duplicates(keys, keep="last")
+    base = base[keys + ["eval_answer_loss", "score"]].rename(
         columns={"eval_answer_loss": "baseline_answer_loss", "score": "baseline_score"})
-    trained = rows[rows["mode"] == "train"].merge(base, on=["model", "max_eval_samples", "max_seq_length"],
-                                                  how="inner")
+    trained = rows[rows["mode"] == "train"].merge(base, on=keys, how="inner")
     trained["learned_loss"] = trained["baseline_answer_loss"] - trained["eval_answer_loss"]
     return trained
 
@@ -73,7 +72,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 def baselines(df: pd.DataFrame) -> pd.DataFrame:
     rows = pretrained_rows(df)
     return rows[rows["mode"] == "eval"].sort_values("timestamp_utc").drop_duplicates(
-        ["model", "max_eval_samples", "max_seq_length"], keep="last")
+        ["model", "precision", "max_eval_samples", "max_seq_length"], keep="last")
 
 
 def _beats(summ: pd.DataFrame, model: str, method: str) -> str | None:

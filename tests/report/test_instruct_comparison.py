@@ -20,6 +20,7 @@ def _row(mode, method, seed, answer_loss, forgetting, score=0.02, precision="fp3
 def rows():
     return pd.DataFrame([
         _row("eval", "none", 1, 1.40, 0.0, score=0.0, label="untrained"),
+        _row("eval", "none", 1, 1.60, 0.0, score=0.0, label="untrained", precision="int4"),
         *[_row("train", "lora", s, 1.10 + 0.01 * s, 0.001 * s) for s in (1, 2, 3)],
         *[_row("train", "full_ft", s, 0.90 + 0.01 * s, 0.05 + 0.001 * s) for s in (1, 2, 3)],
         _row("train", "lora", 1, 1.2, 0.002, precision="int4"),
@@ -34,6 +35,7 @@ def test_learning_is_measured_against_the_untrained_row():
 
 def test_seeds_are_summarised_and_qlora_is_its_own_method():
     summ = comparison.summary(rows()).set_index("method_name")
+    assert abs(summ.loc["QLoRA (lora, int4)", "learned_loss_mean"] - 0.4) < 1e-9  # against the int4 baseline
     assert summ.loc["lora", "seeds"] == 3 and summ.loc["QLoRA (lora, int4)", "seeds"] == 1
     assert abs(summ.loc["full_ft", "forgetting_loss_delta_mean"] - 0.052) < 1e-9
     assert abs(summ.loc["lora", "learned_loss_std"] - 0.01) < 1e-9
@@ -58,5 +60,6 @@ def test_belle_report_leads_with_the_scaled_down_reproduction():
     main = report.grids[0]
     assert main.caption.startswith("Scaled-down reproduction")
     assert main.rows[0][1] == "untrained (baseline)"
-    assert [r[1] for r in main.rows[1:]] == ["QLoRA (lora, int4)", "full_ft", "lora"]
+    assert main.rows[1][1] == "untrained (baseline), int4"
+    assert [r[1] for r in main.rows[2:]] == ["QLoRA (lora, int4)", "full_ft", "lora"]
     assert report.grids[1].caption == "Learning vs forgetting"

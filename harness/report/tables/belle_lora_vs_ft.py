@@ -78,7 +78,7 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
     body = []
     full_epoch = {}
     for _, b in base.iterrows():
-        body.append([b["model"], "untrained (baseline)", "—", number(100 * b["score"], 1),
+        body.append([b["model"], "untrained (baseline)" + (f", {b['precision']}" if b["precision"] != "fp32" else ""), "—", number(100 * b["score"], 1),
                      number(b["eval_answer_loss"], 3), "0", "0", MISSING, MISSING, MISSING])
     for _, r in summ.iterrows():
         rows = r["hardware_rows"]
