@@ -24,13 +24,13 @@ def table(df: pd.DataFrame) -> str:
     summ, base = comparison.summary(df), comparison.baselines(df)
     if summ.empty:
         return "No instruction rows yet: `python -m harness +sweep=belle_real` (docs/instruction_track.md)."
-    lines = ["| Model | Method | Seeds | GSM8K exact match (%) | Held-out answer loss | Forgetting (Δ Wikipedia loss) "
-             "| Trainable % | Train examples/s |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| Model | Method | lr | Seeds | GSM8K exact match (%) | Held-out answer loss | Forgetting (Δ Wikipedia loss) "
+             "| Trainable % | Train examples/s |", "|---|---|---|---|---|---|---|---|---|"]
     for _, b in base.iterrows():
         untrained = "untrained" + (f", {b['precision']}" if b["precision"] != "fp32" else "")
-        lines.append(f"| {b['model']} | {untrained} | — | {100 * b['score']:.1f} | {b['eval_answer_loss']:.3f} | — | 0 | — |")
+        lines.append(f"| {b['model']} | {untrained} | — | — | {100 * b['score']:.1f} | {b['eval_answer_loss']:.3f} | — | 0 | — |")
     for _, r in summ.iterrows():
-        lines.append(f"| {r['model']} | {r['method_name']} | {int(r['seeds'])} | {_pm(r['score_mean'], r['score_std'], 1, 100)} "
+        lines.append(f"| {r['model']} | {r['method_name']} | {r['lr']:g} | {int(r['seeds'])} | {_pm(r['score_mean'], r['score_std'], 1, 100)} "
                      f"| {_pm(r['eval_answer_loss_mean'], r['eval_answer_loss_std'], 3)} "
                      f"| {_pm(r['forgetting_loss_delta_mean'], r['forgetting_loss_delta_std'], 3, sign=True)} "
                      f"| {r['pct_trainable']:.3g} | {r['train_examples_per_s_mean']:.2f} |")

@@ -49,14 +49,14 @@ def method_name(row) -> str:
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per (model, method): seeds and each quantity's mean and sample std (ddof=1)."""
+    """One row per (model, method, learning rate): seeds and each quantity's mean and sample std (ddof=1)."""
     trained = with_learning(pretrained_rows(df))
     if trained.empty:
         return pd.DataFrame()
     trained = trained.assign(method_name=trained.apply(method_name, axis=1))
     out = []
-    for (model, method), g in trained.groupby(["model", "method_name"], sort=True):
-        rec = {"model": model, "method_name": method, "method": g["method"].iloc[0], "seeds": len(g),
+    for (model, method, lr), g in trained.groupby(["model", "method_name", "lr"], sort=True):
+        rec = {"model": model, "method_name": method, "lr": lr, "method": g["method"].iloc[0], "seeds": len(g),
                "params_added": g["params_added"].iloc[0], "params_trainable": g["params_trainable"].iloc[0],
                "pct_trainable": g["pct_trainable"].iloc[0], "baseline_answer_loss": g["baseline_answer_loss"].iloc[0],
                "baseline_score": g["baseline_score"].iloc[0],

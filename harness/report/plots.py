@@ -191,7 +191,7 @@ def learning_vs_forgetting(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     rows = with_learning(pretrained_rows(df))
     if rows.empty:
         return []
-    rows = rows.assign(method_name=rows.apply(method_name, axis=1))
+    rows = rows.assign(method_name=rows.apply(lambda r: f"{method_name(r)} lr={r['lr']:g}", axis=1))
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     colors = plt.get_cmap("tab10")
     markers = dict(zip(sorted(rows["model"].unique()), "osD^v"))

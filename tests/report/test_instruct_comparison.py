@@ -11,7 +11,7 @@ from harness.report.tables import belle_lora_vs_ft
 def _row(mode, method, seed, answer_loss, forgetting, score=0.02, precision="fp32", label=None):
     return {"task": "instruct/gsm8k", "status": "ok", "mode": mode, "random_init": False, "model": "smollm2_135m",
             "method": method, "method_label": label or method, "precision": precision, "seed": seed,
-            "max_eval_samples": 32, "eval_examples": 32, "max_seq_length": 384, "eval_answer_loss": answer_loss, "score": score,
+            "max_eval_samples": 32, "eval_examples": 32, "max_seq_length": 384, "lr": 2e-4, "eval_answer_loss": answer_loss, "score": score,
             "forgetting_loss_delta": forgetting, "timestamp_utc": f"2026-12-07T10:0{seed}:00", "params_added": 0,
             "params_trainable": 1, "pct_trainable": 1.0, "train_hours_per_epoch": 1.0, "train_examples_per_s": 1.0,
             "run_wall_s": 60.0, "train_examples_full": 7473, "device": "cpu", "device_name": "Xeon", "cpu_threads": 2}

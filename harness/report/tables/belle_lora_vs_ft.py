@@ -72,13 +72,13 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
     published = references.load("belle_table4_lora_vs_ft")
     pub = {m: published[(published["base_model"] == "LLaMA-7B") & (published["method"] == m)
                          & (published["train_data"] == "belle_2M")].iloc[0] for m in ("lora", "full_ft")}
-    columns = ["Model", "Method", "Seeds", "GSM8K exact match (%)", "Answer loss (nats/token)", "Added params",
+    columns = ["Model", "Method", "lr", "Seeds", "GSM8K exact match (%)", "Answer loss (nats/token)", "Added params",
                "Trainable %", "h/epoch, CPU (measured)", "h/epoch, 8×A100-40GB (predicted)",
                "BELLE, LLaMA-7B, 2M: score / added / h/epoch"]
     body = []
     full_epoch = {}
     for _, b in base.iterrows():
-        body.append([b["model"], "untrained (baseline)" + (f", {b['precision']}" if b["precision"] != "fp32" else ""), "—", number(100 * b["score"], 1),
+        body.append([b["model"], "untrained (baseline)" + (f", {b['precision']}" if b["precision"] != "fp32" else ""), "—", "—", number(100 * b["score"], 1),
                      number(b["eval_answer_loss"], 3), "0", "0", MISSING, MISSING, MISSING])
     for _, r in summ.iterrows():
         rows = r["hardware_rows"]
@@ -87,7 +87,7 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
         p = pub.get(r["method"]) if not r["method_name"].startswith("QLoRA") else None
         published_cell = (f"{p['average_score']:.3f} / {p['additional_params_m']:g}M / {p['train_hours_per_epoch']:g}"
                           .replace("nanM", "—") if p is not None else MISSING)
-        body.append([r["model"], r["method_name"], str(int(r["seeds"])), _pm(100 * r["score_mean"], 100 * r["score_std"], 1),
+        body.append([r["model"], r["method_name"], f"{r['lr']:g}", str(int(r["seeds"])), _pm(100 * r["score_mean"], 100 * r["score_std"], 1),
                      _pm(r["eval_answer_loss_mean"], r["eval_answer_loss_std"]), human_params(r["params_added"]),
                      f"{r['pct_trainable']:.3g}", _pm(r["train_hours_per_epoch_mean"], r["train_hours_per_epoch_std"], 2),
                      predicted_real_hours(df, r["model"], r["method"], rows["precision"].iloc[0], examples),
@@ -106,10 +106,10 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
     if not summ.empty:
         lf_rows = []
         for _, r in summ.iterrows():
-            lf_rows.append([r["model"], r["method_name"], str(int(r["seeds"])), _pm(r["learned_loss_mean"], r["learned_loss_std"]),
+            lf_rows.append([r["model"], r["method_name"], f"{r['lr']:g}", str(int(r["seeds"])), _pm(r["learned_loss_mean"], r["learned_loss_std"]),
                             _pm(r["forgetting_loss_delta_mean"], r["forgetting_loss_delta_std"], 4, sign=True),
                             number(r["baseline_answer_loss"], 3)])
-        grids.append(Grid("Learning vs forgetting", ["Model", "Method", "Seeds", "Learned: answer-loss fall (nats/token)",
+        grids.append(Grid("Learning vs forgetting", ["Model", "Method", "lr", "Seeds", "Learned: answer-loss fall (nats/token)",
                                                     "Forgot: Wikipedia-loss rise (nats/token)",
                                                     "Untrained answer loss"], lf_rows, footnotes=[
             "Learned = untrained minus trained mean token loss of the held-out GSM8K answers (higher = learned more); "
