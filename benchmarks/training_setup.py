@@ -13,14 +13,13 @@ from hydra import compose, initialize_config_dir
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness.cell_setup import load_data  # noqa: E402
 from harness.lr_search import register_resolvers  # noqa: E402
-from harness.methods import MethodContext, get_method, parse_args  # noqa: E402
+from harness.methods import get_method, parse_args  # noqa: E402
 from harness.models import loading  # noqa: E402
-from harness.models.architecture import head_module_names  # noqa: E402
-from harness.precision import keep_trainable_in_fp32  # noqa: E402
+from harness.precision import resolve_in_config  # noqa: E402
+from harness.run import build_model  # noqa: E402
 from harness.tasks import get_task  # noqa: E402
-from harness.tasks.batching import encode  # noqa: E402
-from harness.tasks.glue import load_glue  # noqa: E402
 
 DEFAULT_GLUE_DIR = REPO.parent / "shared" / "data" / "glue"
 
@@ -35,15 +34,18 @@ class Setup:
 
 def prepared(overrides: list[str], task_name: str, glue_dir: Path, max_train: int, device: str = "cpu",
              total_steps: int = 100) -> Setup:
+    """The harness's own set-up of a cell (harness.cell_setup's data, harness.run's model with the
+    method applied), so that a benchmark times what a run trains."""
+    import torch
+
     register_resolvers()  # the config's ${mul:...}, ${best_lr:} interpolations
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[*overrides, f"task={task_name}"])
-    precision = cfg.precision.name
+        cfg = compose(config_name="config", overrides=[*overrides, f"task={task_name}", f"data.glue_dir={glue_dir}",
+                                                       f"data.max_train_samples={max_train}"])
+    resolve_in_config(cfg)
     task, method = get_task(task_name), get_method(cfg.method.name)
-    data = load_glue(task, str(glue_dir), "", max_train=max_train)
     tok = loading.load_tokenizer(cfg.model)
-    enc = encode(tok, data.train, 128)
-    model = loading.load_model(cfg.model, task, precision, device)
-    ctx = MethodContext(model.config.model_type, head_module_names(model), total_steps)
-    model = keep_trainable_in_fp32(method.apply(model, parse_args(method, cfg.method), ctx)).to(device)
+    enc = load_data(cfg, task, tok)[0]
+    model, _, _ = build_model(cfg, task, method, parse_args(method, cfg.method), cfg.precision.name,
+                              torch.device(device), total_steps)
     return Setup(cfg, model, enc, tok.pad_token_id)
