@@ -118,27 +118,31 @@ def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
     return adapted
 
 
+def decoder_only(model_type: str) -> bool:
+    """A decoder-only architecture: transformers has a causal LM for it and no masked LM (BERT,
+    RoBERTa and DeBERTa have masked LMs; LLaMA, Qwen2, Gemma and GPT-2 do not)."""
+    from transformers.models.auto.modeling_auto import (MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+                                                        MODEL_FOR_MASKED_LM_MAPPING_NAMES)
+
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
 def _check_prefix_reaches_the_head(adapted, ctx: MethodContext) -> None:
     """peft's prefix tuning for sequence classification hands the prefix to the model's forward as
-    `past_key_values`; where that forward has no such argument it calls the backbone and reads its
-    second output as the pooled one. transformers 5's *ForSequenceClassification decoders (LLaMA,
-    Qwen2, ...) name the argument `cache`, and a decoder's backbone has no pooled output (its second
-    output is the cache), so the step would fail, or classify from a cache. Refused here, the same
-    way in count, predict and train mode, before any training."""
+    `past_key_values`; where that forward has no such argument, it calls the backbone and reads its
+    second output as the pooled one. transformers 5's decoder-only *ForSequenceClassification
+    heads (LLaMA, Qwen2, Gemma, ...) name the argument `cache`, and a decoder's second output is
+    its cache, not a pooled vector: the step would fail, or classify from a cache. Refused here, the
+    same way in count, predict and train mode, before any training. Encoders keep peft's path."""
     import inspect
 
     base = adapted.base_model
-    if "past_key_values" in inspect.signature(base.forward).parameters:
-        return
-    backbone_name = getattr(adapted, "transformer_backbone_name", None)
-    backbone = base.get_submodule(backbone_name) if backbone_name else None
-    if backbone is not None and getattr(backbone, "pooler", None) is not None \
-            and "past_key_values" in inspect.signature(backbone.forward).parameters:
+    if "past_key_values" in inspect.signature(base.forward).parameters or not decoder_only(ctx.model_type):
         return
     raise UnsupportedError(
         f"prefix tuning / P-tuning v2 with {type(base).__name__}'s classification head: peft passes the prefix "
-        f"as past_key_values, which this transformers forward does not take, and a {ctx.model_type} backbone has "
-        f"no pooled output to fall back on; use an instruction task (task=instruct/...) or an encoder")
+        f"as past_key_values, which this transformers forward does not take, and a {ctx.model_type} decoder "
+        f"has no pooled output to fall back on; use an instruction task (task=instruct/...) or an encoder")
 
 
 @dataclass
