@@ -55,7 +55,8 @@ def predicted_real_hours(df: pd.DataFrame, model: str, method: str, precision: s
     row = rows.sort_values("timestamp_utc").iloc[-1]
     if not row["predicted_fits"]:
         return f"{MISSING} (does not fit)"
-    return f"{row['predicted_hours_per_epoch'] * examples / row['predicted_train_examples']:.2g}"
+    hours = row["predicted_hours_per_epoch"] * examples / row["predicted_train_examples"]
+    return f"{hours:.2g}" + (f" ({hours * 3600:.1f} s)" if hours < 0.01 else "")
 
 
 def _pm(mean: float, std: float, digits: int = 3, sign: bool = False) -> str:
