@@ -192,18 +192,25 @@ def learning_vs_forgetting(df: pd.DataFrame, out_dir: Path) -> list[Path]:
     if rows.empty:
         return []
     rows = rows.assign(method_name=rows.apply(lambda r: f"{method_name(r)} lr={r['lr']:g}", axis=1))
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig, ax = plt.subplots(figsize=(8.6, 4.2))
     colors = plt.get_cmap("tab10")
     markers = dict(zip(sorted(rows["model"].unique()), "osD^v"))
+    # a run that made the held-out answers worse than the untrained model diverged: it is named in a
+    # note instead of stretching the axes that the runs which learned share
+    diverged = rows[rows["learned_loss"] < 0]
     for k, (label, g) in enumerate(rows.groupby("method_name", sort=True)):
-        for model, gm in g.groupby("model"):
+        for model, gm in g[g["learned_loss"] >= 0].groupby("model"):
             ax.scatter(gm["learned_loss"], gm["forgetting_loss_delta"], color=colors(k % 10), marker=markers[model],
                        s=36, label=f"{label} · {model}", alpha=0.85)
     ax.axhline(0, color="grey", lw=0.6)
+    if not diverged.empty:
+        ax.text(0.02, 0.98, "off the chart (diverged):\n" + "\n".join(
+            f"{r['method_name']} · {r['model']}: learned {r['learned_loss']:+.2f}, forgot {r['forgetting_loss_delta']:+.2f}"
+            for _, r in diverged.iterrows()), transform=ax.transAxes, va="top", fontsize=7, color="dimgrey")
     ax.set_xlabel("learned: held-out GSM8K answer-loss fall (nats/token) →")
     ax.set_ylabel("forgot: Wikipedia-text loss rise (nats/token) →")
     ax.set_title("Learning vs forgetting (one point per seed)")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return [_save(fig, out_dir, "learning_vs_forgetting")]
 
 
