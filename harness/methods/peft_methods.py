@@ -111,11 +111,10 @@ class PrefixTuningArgs:
           no_checkpointing="the prefix reaches attention as a key/value cache, which transformers turns off under "
                            "gradient checkpointing (the keys then lack the prefix the mask counts; peft #869, #2191)")
 def prefix_tuning(model, args: PrefixTuningArgs, ctx: MethodContext):
-    adapted = _adapt(model, ctx, "PrefixTuningConfig", num_virtual_tokens=args.num_virtual_tokens,
-                     prefix_projection=args.prefix_projection, encoder_hidden_size=args.encoder_hidden_size)
-    if ctx.task_type == "SEQ_CLS":
-        _check_prefix_reaches_the_head(adapted, ctx)
-    return adapted
+    if ctx.task_type == "SEQ_CLS" and decoder_only(ctx.model_type):
+        _prefix_reaches_the_head(model, ctx)
+    return _adapt(model, ctx, "PrefixTuningConfig", num_virtual_tokens=args.num_virtual_tokens,
+                  prefix_projection=args.prefix_projection, encoder_hidden_size=args.encoder_hidden_size)
 
 
 def decoder_only(model_type: str) -> bool:
@@ -127,22 +126,32 @@ def decoder_only(model_type: str) -> bool:
     return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
-def _check_prefix_reaches_the_head(adapted, ctx: MethodContext) -> None:
+def _prefix_reaches_the_head(model, ctx: MethodContext) -> None:
     """peft's prefix tuning for sequence classification hands the prefix to the model's forward as
-    `past_key_values`; where that forward has no such argument, it calls the backbone and reads its
-    second output as the pooled one. transformers 5's decoder-only *ForSequenceClassification
-    heads (LLaMA, Qwen2, Gemma, ...) name the argument `cache`, and a decoder's second output is
-    its cache, not a pooled vector: the step would fail, or classify from a cache. Refused here, the
-    same way in count, predict and train mode, before any training. Encoders keep peft's path."""
+    `past_key_values`; where that forward has no such argument it calls the backbone and reads its
+    second output as a pooled vector, which a decoder does not have (its second output is the cache).
+    transformers 5 names a decoder's cache argument `cache`: the model's class gets a forward that
+    takes `past_key_values` and passes it on as `cache`, so the prefix reaches every layer and the
+    architecture's own head pools the last token, as in causal-LM prefix tuning. A class with
+    neither argument is refused, the same way in count, predict and train mode, before any work."""
     import inspect
 
-    base = adapted.base_model
-    if "past_key_values" in inspect.signature(base.forward).parameters or not decoder_only(ctx.model_type):
+    cls = type(model)
+    params = inspect.signature(cls.forward).parameters
+    if "past_key_values" in params:
         return
-    raise UnsupportedError(
-        f"prefix tuning / P-tuning v2 with {type(base).__name__}'s classification head: peft passes the prefix "
-        f"as past_key_values, which this transformers forward does not take, and a {ctx.model_type} decoder "
-        f"has no pooled output to fall back on; use an instruction task (task=instruct/...) or an encoder")
+    if "cache" not in params:
+        raise UnsupportedError(
+            f"prefix tuning / P-tuning v2 with {cls.__name__}'s classification head: its forward takes no key/value "
+            f"cache for the prefix and a {ctx.model_type} decoder has no pooled output for peft's fallback; use an "
+            f"instruction task (task=instruct/...) or an encoder")
+
+    class PrefixAsCache(cls):
+        def forward(self, input_ids=None, attention_mask=None, past_key_values=None, **kwargs):
+            return super().forward(input_ids=input_ids, attention_mask=attention_mask, cache=past_key_values, **kwargs)
+
+    PrefixAsCache.__name__ = PrefixAsCache.__qualname__ = cls.__name__  # what configs and logs name
+    model.__class__ = PrefixAsCache
 
 
 @dataclass
