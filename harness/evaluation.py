@@ -111,9 +111,13 @@ def general_text_loss(model, enc: Encoded | None, pad_id: int, device, autocast)
 def answer_loss_columns(model, tokenizer, records, max_length: int, device, autocast) -> dict:
     """The held-out reference answers' mean token loss given their prompts (loss on the answer
     tokens only, as in training): how well the model predicts answers it never trained on."""
+    from harness.errors import DataFormatError
     from harness.tasks.instruct import encode_sft
 
-    enc = encode_sft(tokenizer, records, max_length)
+    try:
+        enc = encode_sft(tokenizer, records, max_length)
+    except DataFormatError:  # every prompt fills max_seq_length: no answer token to score
+        return {"eval_answer_loss": None, "eval_answer_tokens": 0}
     loss, tokens = mean_token_loss(model, enc, 4, tokenizer.pad_token_id, device, autocast)
     return {"eval_answer_loss": loss, "eval_answer_tokens": tokens}
 

@@ -161,8 +161,8 @@ def test_command_writes_markdown_html_figures_and_index(tmp_path):
     for _, row in glue_rows().iterrows():
         write_row({k: (None if pd.isna(v) else v) for k, v in row.items() if k != "schema_version"}, tmp_path / "res")
     written = write_reports(tmp_path / "res", tmp_path / "out", sorted(TABLES))
-    assert len(written) == 2 * len(TABLES)
-    assert (tmp_path / "out" / "index.html").exists()
+    assert len(written) == 2 * len(TABLES) + 1  # Markdown and HTML per table, and the results explorer
+    assert (tmp_path / "out" / "index.html").exists() and (tmp_path / "out" / "explorer.html").exists()
     assert (tmp_path / "out" / "figures" / "score_vs_params.png").exists()
     assert (tmp_path / "out" / "figures" / "score_vs_params.svg").exists()
     assert "data:image/png;base64," in (tmp_path / "out" / "glue_methods.html").read_text()
