@@ -12,6 +12,7 @@ is found through the import system's metadata only.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
 from pathlib import Path
@@ -38,8 +39,11 @@ def _assembled(package: str) -> Path:
     return Path(module.assemble())
 
 
+@functools.lru_cache(maxsize=None)
 def gguf_path(package: str, gguf_file: str) -> Path:
-    """The GGUF file of `package`: shipped whole in its folder, or assembled from its chunks."""
+    """The GGUF file of `package`: shipped whole in its folder, or assembled from its chunks. Once
+    per process: a cell resolves its model's source several times (identity, config, tokenizer,
+    weights), and assembling re-hashes the whole file each time."""
     whole = _package_folder(package) / gguf_file
     if whole.is_file():
         return whole
