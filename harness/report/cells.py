@@ -30,6 +30,12 @@ def number(x, digits=2) -> str:
     return MISSING if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def plus_minus(mean: float, std: float, digits: int = 3, sign: bool = False) -> str:
+    """'0.848 ± 0.001' from a mean and its standard deviation; the mean alone where the std is NaN
+    (one seed). `sign` writes the mean with its sign (+0.012, -0.026)."""
+    return f"{mean:{'+' if sign else ''}.{digits}f}" + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
+
+
 def mean_std(values: list[float], digits=2) -> str:
     if not values:
         return MISSING

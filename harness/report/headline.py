@@ -10,14 +10,9 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report import instruct_comparison as comparison
-from harness.report.cells import hardware
+from harness.report.cells import hardware, plus_minus
 
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
-
-
-def _pm(mean: float, std: float, digits: int, scale: float = 1.0, sign: bool = False) -> str:
-    fmt = f"{{:{'+' if sign else ''}.{digits}f}}"
-    return fmt.format(scale * mean) + ("" if pd.isna(std) else f" ± {scale * std:.{digits}f}")
 
 
 def table(df: pd.DataFrame) -> str:
@@ -30,9 +25,9 @@ def table(df: pd.DataFrame) -> str:
         untrained = "untrained" + (f", {b['precision']}" if b["precision"] != "fp32" else "")
         lines.append(f"| {b['model']} | {untrained} | — | — | {100 * b['score']:.1f} | {b['eval_answer_loss']:.3f} | — | 0 | — |")
     for _, r in summ.iterrows():
-        lines.append(f"| {r['model']} | {r['method_name']} | {r['lr']:g} | {int(r['seeds'])} | {_pm(r['score_mean'], r['score_std'], 1, 100)} "
-                     f"| {_pm(r['eval_answer_loss_mean'], r['eval_answer_loss_std'], 3)} "
-                     f"| {_pm(r['forgetting_loss_delta_mean'], r['forgetting_loss_delta_std'], 3, sign=True)} "
+        lines.append(f"| {r['model']} | {r['method_name']} | {r['lr']:g} | {int(r['seeds'])} | {plus_minus(100 * r['score_mean'], 100 * r['score_std'], 1)} "
+                     f"| {plus_minus(r['eval_answer_loss_mean'], r['eval_answer_loss_std'], 3)} "
+                     f"| {plus_minus(r['forgetting_loss_delta_mean'], r['forgetting_loss_delta_std'], 3, sign=True)} "
                      f"| {r['pct_trainable']:.3g} | {r['train_examples_per_s_mean']:.2f} |")
     rows = pd.concat(list(summ["hardware_rows"]))
     spent = (rows["run_wall_s"].sum() + base["run_wall_s"].sum()) / 60

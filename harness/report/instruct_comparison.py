@@ -29,15 +29,22 @@ def pretrained_rows(df: pd.DataFrame) -> pd.DataFrame:
     return rows
 
 
+# what makes an untrained row the baseline of a trained one
+BASELINE_KEYS = ["model", "precision", "max_eval_samples", "max_seq_length"]
+
+
+def _untrained(rows: pd.DataFrame) -> pd.DataFrame:
+    """The newest untrained (mode=eval) row per baseline setting."""
+    return rows[rows["mode"] == "eval"].sort_values("timestamp_utc").drop_duplicates(BASELINE_KEYS, keep="last")
+
+
 def with_learning(rows: pd.DataFrame) -> pd.DataFrame:
     """Trained rows with `baseline_answer_loss` (the untrained model's: same model, precision, eval
     subset and sequence length, so QLoRA is measured against the int4-quantised model it starts
     from) and `learned_loss` = baseline - trained answer loss; rows without a baseline are left out."""
-    keys = ["model", "precision", "max_eval_samples", "max_seq_length"]
-    base = rows[rows["mode"] == "eval"].sort_values("timestamp_utc").drop_duplicates(keys, keep="last")
-    base = base[keys + ["eval_answer_loss", "score"]].rename(
+    base = _untrained(rows)[BASELINE_KEYS + ["eval_answer_loss", "score"]].rename(
         columns={"eval_answer_loss": "baseline_answer_loss", "score": "baseline_score"})
-    trained = rows[rows["mode"] == "train"].merge(base, on=keys, how="inner")
+    trained = rows[rows["mode"] == "train"].merge(base, on=BASELINE_KEYS, how="inner")
     trained["learned_loss"] = trained["baseline_answer_loss"] - trained["eval_answer_loss"]
     return trained
 
@@ -70,9 +77,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def baselines(df: pd.DataFrame) -> pd.DataFrame:
-    rows = pretrained_rows(df)
-    return rows[rows["mode"] == "eval"].sort_values("timestamp_utc").drop_duplicates(
-        ["model", "precision", "max_eval_samples", "max_seq_length"], keep="last")
+    return _untrained(pretrained_rows(df))
 
 
 def _beats(summ: pd.DataFrame, model: str, method: str) -> str | None:

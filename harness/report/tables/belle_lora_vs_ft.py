@@ -11,7 +11,7 @@ import pandas as pd
 
 from harness.report import instruct_comparison as comparison
 from harness.report import references
-from harness.report.cells import (collapse_missing, hardware, human_params, number, reproduction_header,
+from harness.report.cells import (collapse_missing, hardware, human_params, number, plus_minus, reproduction_header,
                                   run_settings)
 from harness.report.render import MISSING, Grid, Report
 
@@ -59,11 +59,6 @@ def predicted_real_hours(df: pd.DataFrame, model: str, method: str, precision: s
     return f"{hours:.2g}" + (f" ({hours * 3600:.1f} s)" if hours < 0.01 else "")
 
 
-def _pm(mean: float, std: float, digits: int = 3, sign: bool = False) -> str:
-    fmt = f"{{:{'+' if sign else ''}.{digits}f}}"
-    return fmt.format(mean) + ("" if pd.isna(std) else f" ± {std:.{digits}f}")
-
-
 def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
     """The scaled-down reproduction on real decoders and its learning-vs-forgetting table."""
     summ = comparison.summary(df)
@@ -88,9 +83,9 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
         p = pub.get(r["method"]) if not r["method_name"].startswith("QLoRA") else None
         published_cell = (f"{p['average_score']:.3f} / {p['additional_params_m']:g}M / {p['train_hours_per_epoch']:g}"
                           .replace("nanM", "—") if p is not None else MISSING)
-        body.append([r["model"], r["method_name"], f"{r['lr']:g}", str(int(r["seeds"])), _pm(100 * r["score_mean"], 100 * r["score_std"], 1),
-                     _pm(r["eval_answer_loss_mean"], r["eval_answer_loss_std"]), human_params(r["params_added"]),
-                     f"{r['pct_trainable']:.3g}", _pm(r["train_hours_per_epoch_mean"], r["train_hours_per_epoch_std"], 2),
+        body.append([r["model"], r["method_name"], f"{r['lr']:g}", str(int(r["seeds"])), plus_minus(100 * r["score_mean"], 100 * r["score_std"], 1),
+                     plus_minus(r["eval_answer_loss_mean"], r["eval_answer_loss_std"]), human_params(r["params_added"]),
+                     f"{r['pct_trainable']:.3g}", plus_minus(r["train_hours_per_epoch_mean"], r["train_hours_per_epoch_std"], 2),
                      predicted_real_hours(df, r["model"], r["method"], rows["precision"].iloc[0], examples),
                      published_cell])
     measured = pd.concat([base, *summ["hardware_rows"]]) if not summ.empty else base
@@ -107,8 +102,8 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
     if not summ.empty:
         lf_rows = []
         for _, r in summ.iterrows():
-            lf_rows.append([r["model"], r["method_name"], f"{r['lr']:g}", str(int(r["seeds"])), _pm(r["learned_loss_mean"], r["learned_loss_std"]),
-                            _pm(r["forgetting_loss_delta_mean"], r["forgetting_loss_delta_std"], 4, sign=True),
+            lf_rows.append([r["model"], r["method_name"], f"{r['lr']:g}", str(int(r["seeds"])), plus_minus(r["learned_loss_mean"], r["learned_loss_std"]),
+                            plus_minus(r["forgetting_loss_delta_mean"], r["forgetting_loss_delta_std"], 4, sign=True),
                             number(r["baseline_answer_loss"], 3)])
         grids.append(Grid("Learning vs forgetting", ["Model", "Method", "lr", "Seeds", "Learned: answer-loss fall (nats/token)",
                                                     "Forgot: Wikipedia-loss rise (nats/token)",
