@@ -206,7 +206,7 @@ def _run_inline(resolved, chash, results_dir, job_num, sweep_dir) -> str:
     spec = {"run_id": uuid.uuid4().hex, "config_hash": chash, "sweep_dir": sweep_dir, "sweep_job_num": job_num,
             "lr_search_grid": search_grid(cfg)}
     row = run_cell(cfg, spec)
-    return _outcome(write_row(row, results_dir), "run" if job_num is None else f"cell {job_num + 1}")
+    return _outcome(row, write_row(row, results_dir), "run" if job_num is None else f"cell {job_num + 1}")
 
 
 def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, claim) -> str:
@@ -248,18 +248,17 @@ def _run_child(cfg, resolved, chash, results_dir, job_num, sweep_dir, where, cla
             return "abandoned"
         write_row(_fallback_row(spec, cfg, status or "error", error or "run process wrote no row"), results_dir)
         log.error("%s: %s", where, error)
-    return _outcome(row_file, where)
+    from harness.record.store import read_table
+
+    return _outcome(read_table(row_file, ["status", "error"]).iloc[0], row_file, where)
 
 
 FAILURES_ENV = "PEFT_BENCH_FAILURES"  # a file the CLI reads back: one JSON line per failed cell
 
 
-def _outcome(row_file: Path, where: str) -> str:
+def _outcome(row, row_file: Path, where: str) -> str:
     """'done' for an ok row; else the row's status, noted (status, error, row file) for the CLI's
     summary and exit code (harness.cli), which sees the cells of every launcher's workers."""
-    from harness.record.store import read_table
-
-    row = read_table(row_file, ["status", "error"]).iloc[0]
     if row["status"] == "ok":
         return "done"
     failures = os.environ.get(FAILURES_ENV)
