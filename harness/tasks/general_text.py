@@ -14,6 +14,7 @@ from pathlib import Path
 
 from harness.errors import DataFormatError, MissingDataError
 from harness.tasks.batching import Encoded
+from harness.tasks.instruct import prompt_ids
 
 
 def read_texts(path: str, column: str, max_texts: int) -> list[str]:
@@ -40,7 +41,7 @@ def read_texts(path: str, column: str, max_texts: int) -> list[str]:
 
 
 def encode_texts(tokenizer, texts: list[str], max_length: int) -> Encoded:
-    """Token ids with every token a label (language-model loss on the whole text)."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    ids = [(bos + tokenizer(t, add_special_tokens=False)["input_ids"])[:max_length] for t in texts]
+    """Token ids led by the BOS token, as prompts are (harness.tasks.instruct.prompt_ids), with every
+    token a label (language-model loss on the whole text)."""
+    ids = [prompt_ids(tokenizer, t)[:max_length] for t in texts]
     return Encoded(ids, [list(s) for s in ids])
