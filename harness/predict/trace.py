@@ -5,7 +5,7 @@ applied by its library), given the storage dtypes the precision prescribes, then
 parameter and buffer becomes a FakeTensor on the CPU: shapes, dtypes and strides, no data. The
 step is the harness's own (harness/training.py): forward under the precision's autocast, the
 loss, backward, gradient clipping, AdamW, zero_grad. `LiveBytes` counts the live tensor bytes of
-every op and `FlopCounterMode` its FLOPs (attention included), so no per-architecture formula
+every op and `OpCosts` its FLOPs, bytes and kernels (attention included), so no per-architecture formula
 is written anywhere.
 
 The same `run_step` runs on real tensors too: that is how a prediction is checked on the CPU
@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.utils.flop_counter import FlopCounterMode
 
 from harness.models import loading
 from harness.models.architecture import enable_checkpointing, head_module_names, layer_stack
 from harness.precision import QUANTISED, get_precision, keep_trainable_in_fp32
 from harness.predict.live_bytes import ACTIVATIONS, WEIGHTS, LiveBytes, Timeline
+from harness.predict.op_costs import OpCosts, OpTable
 
 ATTENTION = {"sdpa": "sdpa", "flash": "sdpa", "eager": "eager"}  # flash keeps what sdpa's fused kernels keep
 
@@ -37,9 +37,14 @@ ATTENTION = {"sdpa": "sdpa", "flash": "sdpa", "eager": "eager"}  # flash keeps w
 @dataclass
 class StepTrace:
     timeline: Timeline
-    flops: int  # forward + backward FLOPs of one optimizer step (matmuls and attention)
+    ops: OpTable  # what each op costs: FLOPs, bytes, kernels, class (harness/predict/op_costs.py)
     quantised_shapes: list[tuple[int, int]]  # (out, in) of the layers bitsandbytes would quantise
     traced_weight_element_size: int = 4  # bytes per entry those weights were traced at
+
+    @property
+    def flops(self) -> float:
+        """Forward + backward FLOPs of one step (matmuls and attention)."""
+        return self.ops.total_flops
 
     @property
     def logits_bytes_at_peak(self) -> int:
@@ -145,22 +150,6 @@ def fake_batch(task, config, batch_size: int, seq_len: int, device="cpu") -> dic
     return batch
 
 
-def _cpu_attention_flops() -> dict:
-    """FLOP formulas for the CPU's fused attention kernels, which torch's FlopCounterMode does not
-    list: the same counts as for the CUDA flash kernels a GPU would run."""
-    from torch.utils.flop_counter import sdpa_backward_flop_count, sdpa_flop_count
-
-    def forward(query, key, value, *args, out_shape=None, **kwargs):
-        return sdpa_flop_count(query, key, value)
-
-    def backward(grad_out, query, key, value, *args, out_shape=None, **kwargs):
-        return sdpa_backward_flop_count(grad_out, query, key, value)
-
-    aten = torch.ops.aten
-    return {aten._scaled_dot_product_flash_attention_for_cpu: forward,
-            aten._scaled_dot_product_flash_attention_for_cpu_backward: backward}
-
-
 def _no_random_module_dropout(model: nn.Module) -> None:
     """peft's LyCORIS layers (LoHa, LoKr) decide module dropout per step with `torch.rand(1) >
     p` in training mode, a branch on a value fake tensors do not have. At p = 0 (peft's default
@@ -179,10 +168,10 @@ def _no_random_module_dropout(model: nn.Module) -> None:
 
 
 def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_grad_norm: float = 1.0,
-             count_flops: bool = False, round_to: int = 1, fake: bool = False) -> tuple[Timeline, int]:
+             count_ops: bool = False, round_to: int = 1, fake: bool = False) -> tuple[Timeline, OpTable | None]:
     """One optimizer step as harness/training.py runs it, after the optimizer's state exists
     (the steady state: every step after the first holds AdamW's moments through forward and
-    backward). Returns the live-bytes timeline and the step's FLOPs."""
+    backward). Returns the live-bytes timeline and, with `count_ops`, the cost of every op."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-4, foreach=foreach)
     for p in trainable:  # create AdamW's state as the first step would
@@ -190,11 +179,10 @@ def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     counter = LiveBytes(round_to)
-    flops = FlopCounterMode(display=False, custom_mapping=_cpu_attention_flops()) if count_flops \
-        else contextlib.nullcontext()
+    costs = OpCosts() if count_ops else None
     model.train()
     _no_random_module_dropout(model)
-    with counter, flops:
+    with counter, costs or contextlib.nullcontext():
         counter.register([*model.parameters(), *model.buffers()], WEIGHTS)
         counter.register([s for state in optimizer.state.values() for s in state.values()
                           if isinstance(s, torch.Tensor)], 2)
@@ -209,11 +197,12 @@ def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_
             counter.collect_every(counter.ops // (16 * len(layer_stack(model)[1])))
         loss.backward()
         del loss
-        torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm, foreach=foreach)
-        with counter.optimizer_step():
-            optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-    return counter.timeline(), (flops.get_total_flops() if count_flops else 0)
+        with costs.optimizer() if costs else contextlib.nullcontext():
+            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm, foreach=foreach)
+            with counter.optimizer_step():
+                optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+    return counter.timeline(), (costs.table() if costs else None)
 
 
 def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_len: int, *,
@@ -232,6 +221,6 @@ def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_le
     autocast = (lambda: torch.autocast("cpu", dtype=autocast_dtype)) if autocast_dtype else contextlib.nullcontext
     with mode:
         batch = fake_batch(task, model.config if hasattr(model, "config") else None, batch_size, seq_len)
-        timeline, flops = run_step(model, batch, autocast, foreach, max_grad_norm, count_flops=True,
-                                   round_to=round_to, fake=gradient_checkpointing)
-    return StepTrace(timeline, flops, shapes, traced_size)
+        timeline, ops = run_step(model, batch, autocast, foreach, max_grad_norm, count_ops=True,
+                                 round_to=round_to, fake=gradient_checkpointing)
+    return StepTrace(timeline, ops, shapes, traced_size)
