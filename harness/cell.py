@@ -33,6 +33,16 @@ def _mode(name: str):
     return run.evaluate_untrained if name == "eval" else run.train_and_measure
 
 
+def _predict_training_row(cfg, row: dict) -> None:
+    """The predictor's memory and time for the device the row ran on (never fails the row)."""
+    from harness.predict.cell import training_prediction
+
+    try:
+        training_prediction(cfg, row)
+    except Exception as exc:  # a prediction the predictor cannot make leaves its columns null
+        log.warning("no prediction for this row: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:200])
+
+
 def run_cell(cfg, spec: dict) -> dict:
     """Run one cell; always returns a row (status ok or the failure's status)."""
     from harness.errors import HarnessError, status_of
@@ -63,6 +73,8 @@ def run_cell(cfg, spec: dict) -> dict:
     row["run_wall_s"] = time.perf_counter() - t0
     row.setdefault("peak_cpu_rss_bytes", peak_rss_bytes())
     row.update(environment_columns(resolve_device(cfg.device)))
+    if cfg.mode == "train" and row["status"] == "ok" and str(cfg.measure.get("predict", True)).lower() == "true":
+        _predict_training_row(cfg, row)
     if trackers is not None:
         trackers.finish(row)
     return row

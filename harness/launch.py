@@ -40,7 +40,8 @@ NON_IDENTITY_KEYS = ("results_dir", "force", "gpus", "precision_choice", "allow_
 def config_hash(resolved: dict) -> str:
     """The cell's identity. Settings added after rows were recorded leave it unchanged while
     they are off, so those rows stay the same cells: `predict` outside mode=predict,
-    train.gradient_checkpointing when false, train.lr_factor when 1 and train.stage when null.
+    train.gradient_checkpointing when false, train.lr_factor when 1 and train.stage when null;
+    measure.predict never (it adds columns to a row, not a cell).
     `device: auto` that finds a GPU is the cuda cell (a GPU run is never skipped for a CPU row of
     the same config); on a CPU it stays `auto`, as the rows recorded before this rule have it."""
     from harness.record.identity import device_kind
@@ -50,6 +51,8 @@ def config_hash(resolved: dict) -> str:
         identity["device"] = "cuda"
     if identity.get("mode") != "predict":
         identity.pop("predict", None)
+    if isinstance(identity.get("measure"), dict):  # whether the row also carries a prediction: not the cell
+        identity["measure"] = {k: v for k, v in identity["measure"].items() if k != "predict"}
     train = identity.get("train")
     if isinstance(train, dict):
         at_default = {"gradient_checkpointing": False, "lr_factor": 1.0, "stage": None}

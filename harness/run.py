@@ -19,7 +19,7 @@ from transformers import set_seed
 from harness import distributed
 from harness.errors import NoLearningError
 from harness.cell_setup import changed_columns, general_text, load_data, method_context, parameter_columns
-from harness.measure import flops, latency, params as P, predicted_memory
+from harness.measure import flops, latency, params as P
 from harness.measure.energy import EnergyMeter
 from harness.measure.memory import PeakMemory
 from harness.measure.throughput import StepTimer
@@ -200,9 +200,6 @@ def train_and_measure(cfg, row: dict, trackers=None) -> None:
         row["train_hours_per_epoch"] = n_train_full / row["train_examples_per_s"] / 3600
         row["train_hours_per_epoch_extrapolated"] = \
             result.steps * cfg.train.batch_size * cfg.train.grad_accum_steps < n_train_full
-    lm_vocab = model.config.vocab_size if task.kind == "causal_lm" else None
-    row.update(predicted_memory.predict(model, heads, precision, cfg.train.batch_size, result.max_padded_length,
-                                        world if sharded else 1, lm_vocab))
 
     log.info("evaluating on %d examples", n_eval)
     scores = evaluate()

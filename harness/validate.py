@@ -78,6 +78,7 @@ class MeasureSchema:
     latency_seq_len: int = 128
     latency_repeats: int = 5
     count_changed: bool = True
+    predict: bool = True
 
 
 def _check(section: str, schema: type, node) -> None:

@@ -18,6 +18,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     import torch
 
     torch.set_num_threads(1)
+# a training row's prediction (measure.predict) traces its step again: a few seconds a cell that
+# only tests/predict/test_training_rows_predict.py needs
+os.environ.setdefault("PEFT_BENCH_PREDICT_TRAINING_ROWS", "false")
 CONF = REPO / "conf"
 GLUE_DIR = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "glue"))
 

@@ -1,2 +1,2 @@
-"""Measurement: parameters (params.py), memory (memory.py, predicted_memory.py),
+"""Measurement: parameters (params.py), memory (memory.py),
 time and throughput (throughput.py), inference overhead (latency.py)."""

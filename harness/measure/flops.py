@@ -44,6 +44,24 @@ def matmul_params(model: nn.Module) -> tuple[int, int]:
     return total, trainable
 
 
+def layers_in_backprop(model: nn.Module, head_modules: list[str]) -> int:
+    """Layers backprop traverses: from the lowest layer holding a trainable parameter up
+    (every layer if the embeddings or a prompt below the stack train)."""
+    from harness.measure.params import base_names
+    from harness.models.architecture import layer_stack
+
+    stack_name, stack = layer_stack(model)
+    heads = tuple(f"{h}." for h in head_modules)
+    lowest, names = len(stack), base_names(model)
+    for name, p in model.named_parameters():
+        if not p.requires_grad or names[name].startswith(heads):
+            continue
+        if not name.startswith(f"{stack_name}."):
+            return len(stack)  # embeddings or a prompt below the stack train
+        lowest = min(lowest, int(name[len(stack_name) + 1:].split(".", 1)[0]))
+    return len(stack) - lowest
+
+
 def flops_per_token(model: nn.Module, seq_len: float, backprop_fraction: float) -> float:
     cfg = model.config
     n, n_trainable = matmul_params(model)
@@ -54,7 +72,6 @@ def flops_per_token(model: nn.Module, seq_len: float, backprop_fraction: float) 
 
 def columns(model: nn.Module, head_modules: list[str], seq_len: float | None, padded_tokens_per_s: float | None,
             device_name: str | None) -> dict:
-    from harness.measure.predicted_memory import layers_in_backprop
     from harness.models.architecture import layer_stack
 
     if not seq_len:

@@ -14,12 +14,17 @@ if TYPE_CHECKING:
     import torch.nn as nn
 
 
+def refuse_quantised(names: list[str]) -> None:
+    """The one check that a method does not train quantised weights: training runs it on the
+    loaded model, predict mode on the names the trace knows bitsandbytes would quantise."""
+    if names:
+        raise UnsupportedError(f"{len(names)} selected parameter(s) are quantised (e.g. {names[0]}) and "
+                               f"cannot be trained; use precision fp32/bf16 or an adapter method")
+
+
 def _train_only(model: nn.Module, keep) -> nn.Module:
     chosen = [(name, p) for name, p in model.named_parameters() if keep(name)]
-    quantised = [name for name, p in chosen if not p.dtype.is_floating_point]
-    if quantised:
-        raise UnsupportedError(f"{len(quantised)} selected parameter(s) are quantised (e.g. {quantised[0]}) and "
-                               f"cannot be trained; use precision fp32/bf16 or an adapter method")
+    refuse_quantised([name for name, p in chosen if not p.dtype.is_floating_point])
     if not chosen:
         raise UnsupportedError("the method selects no parameters of this model (e.g. BitFit on a model without "
                                "biases)")

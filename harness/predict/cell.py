@@ -1,8 +1,11 @@
-"""`mode=predict`: one row of what training this cell would cost on a named GPU, without one.
+"""`mode=predict`: one row of what training this cell would cost on a named GPU, without one;
+and the same prediction for a training row, for the device it ran on (`training_prediction`),
+so that every measured row checks the predictor.
 
 config -> the model with its method on fake tensors -> one traced step (harness/predict/trace.py)
--> memory on the GPU (memory.py) -> time (speed.py) -> predicted_* columns. Parameter counts are
-count mode's (meta device), so a predict row also says what trains.
+-> memory on the device (memory.py) -> time from the traced ops on the device's profile
+(step_time.py, profile.py, cpu_profile.py) -> predicted_* columns. Parameter counts are count
+mode's (meta device), so a predict row also says what trains.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import logging
 from harness.errors import UnsupportedError
 from harness.methods import get_method, parse_args
 from harness.precision import get_precision
-from harness.predict import memory, speed
-from harness.predict.gpus import GPU, gpu
+from harness.predict import memory
+from harness.predict.gpus import GPU, find_gpu, gpu
+from harness.predict.profile import Profile, gpu_profile
+from harness.predict.step_time import VERSION, step_time
 from harness.predict.trace import trace
 from harness.tasks import get_task
 
@@ -64,20 +69,23 @@ def _data_lengths(cfg, task) -> tuple[int, float, str, int | None]:
 _TRACES: dict = {}  # a sweep of predictions traces each step once, whatever the GPU
 
 
-def _trace_for(cfg, batch_size: int, seq_len: int):
+def _trace_for(cfg, batch_size: int, seq_len: int, on_gpu: bool = True):
+    """The traced step, as a GPU runs it (foreach optimizer, the CUDA allocator's rounding) or a
+    CPU (torch's CPU defaults, no rounding)."""
     from omegaconf import OmegaConf
 
-    # what the trace depends on (not the GPU, its count, the MFU or the epoch size)
+    # what the trace depends on (not the GPU, its count or the epoch size)
     key = (OmegaConf.to_yaml({k: cfg[k] for k in ("model", "method", "task", "precision")}
                              | {"attention": cfg.predict.attention,
                                 "train": {"gc": bool(cfg.train.get("gradient_checkpointing")),
-                                          "clip": float(cfg.train.max_grad_norm)}}), batch_size, seq_len)
+                                          "clip": float(cfg.train.max_grad_norm)}}), batch_size, seq_len, on_gpu)
     if key not in _TRACES:
         task, method = get_task(cfg.task.name), get_method(cfg.method.name)
         _TRACES[key] = trace(cfg.model, task, method, parse_args(method, cfg.method), cfg.precision.name, batch_size,
                              seq_len, attention=cfg.predict.attention,
-                             gradient_checkpointing=bool(cfg.train.get("gradient_checkpointing")), foreach=True,
-                             max_grad_norm=float(cfg.train.max_grad_norm), round_to=CUDA_ALLOCATOR_ROUNDING)
+                             gradient_checkpointing=bool(cfg.train.get("gradient_checkpointing")),
+                             foreach=True if on_gpu else None, max_grad_norm=float(cfg.train.max_grad_norm),
+                             round_to=CUDA_ALLOCATOR_ROUNDING if on_gpu else 1)
     return _TRACES[key]
 
 
@@ -117,6 +125,66 @@ def max_batch_size(cfg, target: GPU, seq_len: int, grad_bytes: int = 0, limit: i
     return low
 
 
+def _time_columns(step, cfg, profile: Profile, peak_flops: float | None, batch: int, seq_len: int,
+                  mean_len: float, comm_bytes: int, gpus: int, interconnect_gbps: float | None) -> dict:
+    """Time of an optimizer step (grad_accum_steps micro-batches) at the mean padded length: the
+    traced ops of the widest batch scaled to the mean one."""
+    accum = int(cfg.train.grad_accum_steps)
+    t = step_time(step.ops.scaled(mean_len / seq_len), profile, accum, comm_bytes, gpus, interconnect_gbps)
+    flops = step.flops * accum * mean_len / seq_len
+    examples_per_s = gpus * batch * accum / t.seconds
+    return {"predictor_version": VERSION, "predicted_device": profile.name, "predicted_seq_len": seq_len,
+            "predicted_mean_seq_len": mean_len, "predicted_attention": cfg.predict.attention,
+            "predicted_step_flops": float(step.flops), "predicted_step_s": t.seconds, "predicted_comm_s": t.comm_s,
+            "predicted_train_examples_per_s": examples_per_s,
+            "predicted_train_tokens_per_s": examples_per_s * mean_len,
+            "predicted_mfu": flops / (t.seconds * peak_flops) if peak_flops else None,
+            **{f"predicted_{name}_s": t.by_class[name] for name in
+               ("matmul", "attention", "elementwise", "copy", "optimizer")},
+            "predicted_host_bound_s": t.host_bound_s, "predicted_step_ops": len(step.ops)}
+
+
+def training_prediction(cfg, row: dict) -> None:
+    """The traced prediction for the device a training row ran on, written into the row beside
+    what was measured: a GPU of gpus.py by its device name, or this CPU's measured profile at the
+    run's thread count. A device the predictor does not know leaves the columns null, with a warning."""
+    from harness.predict.cpu_profile import cpu_profile
+
+    task = get_task(cfg.task.name)
+    seq_len, mean_len, source, _ = sequence_lengths(cfg, task)
+    batch = int(cfg.train.batch_size)
+    on_gpu = row.get("device") == "cuda"
+    target = find_gpu(row.get("device_name") or "") if on_gpu else None
+    if on_gpu and target is None:
+        log.warning("no prediction for this row: %r is not a GPU the predictor knows (harness/predict/gpus.py)",
+                    row.get("device_name"))
+        return
+    step = _trace_for(cfg, batch, seq_len, on_gpu=on_gpu)
+    profile = gpu_profile(target) if on_gpu else cpu_profile()
+    cols = memory.columns(step, cfg.precision.name, target)
+    row.update(cols)
+    row.update(_time_columns(step, cfg, profile, target.peak_flops if target else None, batch, seq_len, mean_len,
+                             0, 1, None))
+    row["predicted_seq_len_source"] = source
+    log.info("predicted for %s: %.3f s/step (measured %s), %.2f GB allocated (measured %s)", profile.name,
+             row["predicted_step_s"], row.get("step_time_median_s"), cols["predicted_mem_total_bytes"] / 1e9,
+             row.get("peak_gpu_mem_allocated_bytes"))
+
+
+def tokens_per_s_with(cfg, row: dict, constants: dict[str, float]) -> float:
+    """A predict row's tokens/s again, with other GPU constants (the calibration's fits): the
+    traced step comes from this process's cache."""
+    target = gpu(cfg.predict.gpu)
+    step = _trace_for(cfg, int(cfg.train.batch_size), int(row["predicted_seq_len"]))
+    gpus, distributed = int(cfg.predict.gpus), cfg.train.get("distributed")
+    _, comm_bytes = per_gpu(memory.columns(step, cfg.precision.name, target), distributed, gpus, target,
+                            4 * int(row["params_trainable"]))
+    cols = _time_columns(step, cfg, gpu_profile(target, constants), target.peak_flops, int(cfg.train.batch_size),
+                         int(row["predicted_seq_len"]), float(row["predicted_mean_seq_len"]), comm_bytes, gpus,
+                         target.interconnect_gbps)
+    return cols["predicted_train_tokens_per_s"]
+
+
 def predict_cell(cfg, row: dict) -> None:
     from harness.cell_setup import count_only
 
@@ -135,24 +203,15 @@ def predict_cell(cfg, row: dict) -> None:
     grad_bytes = 4 * int(row["params_trainable"])  # trainable parameters are fp32 (harness/precision.py)
     cols, comm_bytes = per_gpu(memory.columns(step, precision, target), distributed, gpus, target, grad_bytes)
     row.update(cols)
-    # time of an optimizer step (grad_accum_steps micro-batches) at the mean padded length: FLOPs
-    # scale with tokens (the attention term is small at these lengths)
-    accum = int(cfg.train.grad_accum_steps)
-    flops = step.flops * accum * mean_len / seq_len
-    weight_bytes = cols["predicted_mem_weights_bytes"]
-    t = speed.step_time(flops, weight_bytes, batch * mean_len, target, cfg.method.name, precision, cfg.predict.mfu,
-                        comm_bytes, gpus, int(row["params_trainable"]) // (gpus if distributed == "fsdp" else 1))
-    examples_per_s = gpus * batch * accum / t.step_s
-    row.update(predicted_gpu=target.name, predicted_gpus=gpus, predicted_seq_len=seq_len,
-               predicted_mean_seq_len=mean_len, predicted_seq_len_source=source,
-               predicted_attention=cfg.predict.attention, predicted_step_flops=float(step.flops),
-               predicted_step_s=t.step_s, predicted_comm_s=t.comm_s, predicted_train_examples_per_s=examples_per_s,
-               predicted_train_tokens_per_s=examples_per_s * mean_len, predicted_mfu=t.mfu,
-               predicted_mfu_source=t.mfu_source, predicted_train_examples=examples,
-               predicted_reference=cfg.predict.get("reference"),
+    profile = gpu_profile(target, {"matmul_top": cfg.predict.mfu} if cfg.predict.mfu else None)
+    row.update(_time_columns(step, cfg, profile, target.peak_flops, batch, seq_len, mean_len, comm_bytes, gpus,
+                             target.interconnect_gbps))
+    examples_per_s = row["predicted_train_examples_per_s"]
+    row.update(predicted_gpu=target.name, predicted_gpus=gpus, predicted_seq_len_source=source,
+               predicted_train_examples=examples, predicted_reference=cfg.predict.get("reference"),
                predicted_hours_per_epoch=examples / examples_per_s / 3600 if examples else None)
     if cfg.predict.max_batch:
         row["predicted_max_batch_size"] = max_batch_size(cfg, target, seq_len, grad_bytes)
     log.info("predicted on %s: allocated %.2f GB, reserved %.2f GB, fits %s; %.3f s/step, %.1f examples/s",
              target.name, cols["predicted_mem_total_bytes"] / 1e9, cols["predicted_mem_reserved_bytes"] / 1e9,
-             cols["predicted_fits"], t.step_s, examples_per_s)
+             cols["predicted_fits"], row["predicted_step_s"], examples_per_s)

@@ -5,15 +5,21 @@ few seconds and cached (per CPU model, thread count and torch version):
                 tiny config, timed, over the number of aten ops it runs: what Python, the
                 dispatcher and autograd cost per op when the op itself does almost nothing
   matmuls       FLOP/s of matmuls on a grid of inner dimension (8 to 2048: a LoRA rank to a
-                wide layer) x output entries (1K to 32M), fp32 and bf16, the cost of
-                dispatching a 1x1 matmul taken off (grid points over 4e10 FLOPs take the rate
+                wide layer) x output entries (1K to 64M, at most 2048 rows: tokens x features,
+                as a layer's output is; a language model's head is the widest), fp32 and bf16, the cost of
+                dispatching a 1x1 matmul taken off (grid points over 4e9 FLOPs take the rate
                 of the largest measured one)
+  work factor   a reference training step (a small GPT-2, an architecture no check uses)
+                timed and predicted from the curves above: measured / predicted work, fp32
+                and bf16, applied to every op's work (what cold caches and uneven shapes cost
+                a real step beyond the microbenchmarks)
   attention     FLOP/s of the fused attention kernel, forward and backward apart (a CPU
                 runs the backward far slower), 16 heads of 64 from 32 to 512 tokens
   bandwidth     bytes/s of an out-of-place add (reads two tensors, writes a new one, whose
                 pages the kernel faults in as a training step's outputs are) from 4 KB to
-                256 MB per tensor, the cost of dispatching a 1-element op taken off: small
-                tensors stay in the caches and move faster than DRAM; the same for GELU (a
+                64 MB per tensor, the cost of dispatching a 1-element op taken off: small
+                tensors move faster than DRAM, though not at the speed of warm caches (each call
+                takes its operands from a 64 MB pool in turn); the same for GELU (a
                 transcendental: erf) and for dropout's Bernoulli masks (random numbers), which
                 a CPU computes far slower than it moves bytes
 
@@ -34,13 +40,20 @@ import torch
 from harness.predict.op_costs import KINDS
 from harness.predict.profile import MeasuredProfile
 
-VERSION = 5
+VERSION = 11
+# glibc's allocator settings under which a CPU step's time is steady: by default glibc hands
+# large freed blocks back to the kernel and faults their pages in again on the next step,
+# which costs a small model's step up to a third of its time and varies with the process's
+# history. The CPU check (benchmarks/predict_step_time_cpu.py) runs under these, and so does the
+# profile it uses (the cache is per setting).
+STEADY_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(2 ** 32), "MALLOC_TRIM_THRESHOLD_": str(2 ** 36)}
 CACHE = Path(os.environ.get("PEFT_BENCH_CACHE", Path.home() / ".cache" / "peft-bench"))
 MATMUL_INNER = (8, 32, 128, 512, 2048)
-MATMUL_OUTPUTS = (2 ** 10, 2 ** 14, 2 ** 18, 2 ** 22, 2 ** 25)
-MATMUL_MAX_FLOPS = 4e10
+MATMUL_OUTPUTS = (2 ** 10, 2 ** 14, 2 ** 18, 2 ** 22, 2 ** 26)
+MATMUL_MAX_FLOPS = 4e9
 ATTENTION_TOKENS = (32, 64, 128, 256, 512)
-ADD_ELEMENTS = tuple(2 ** k for k in range(10, 27, 2))
+ADD_ELEMENTS = tuple(2 ** k for k in range(10, 25, 2))
+COLD_POOL_BYTES = 64 * 2 ** 20
 
 
 def _timed(fn, min_s: float = 0.04, min_reps: int = 3) -> float:
@@ -86,7 +99,7 @@ def per_op_seconds() -> float:
     step()
     with OpCosts() as costs:
         step()
-    return _timed(step, 0.3) / len(costs.table())
+    return _timed(step, 0.1) / len(costs.table())
 
 
 def matmul_rates(dtype: torch.dtype) -> list[list[float]]:
@@ -101,10 +114,11 @@ def matmul_rates(dtype: torch.dtype) -> list[list[float]]:
             if flops > MATMUL_MAX_FLOPS and row:
                 row.append(row[-1])
                 continue
-            m = int(round(outputs ** 0.5))
-            a, b = torch.randn(m, k).to(dtype), torch.randn(k, m).to(dtype)
-            seconds = _timed(lambda: torch.mm(a, b), min_s=0.02, min_reps=2)
-            row.append(2 * m * m * k / max(seconds - dispatch, seconds * 0.05))
+            m = min(int(round(outputs ** 0.5)), 2048)  # tokens x features, as a layer's output is
+            n = outputs // m
+            a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
+            seconds = _timed(lambda: torch.mm(a, b), min_s=0.01, min_reps=2)
+            row.append(2 * m * n * k / max(seconds - dispatch, seconds * 0.05))
         table.append(row)
     return table
 
@@ -145,11 +159,56 @@ def bandwidth_rates(kind: str) -> list[float]:
     dispatch = _timed(lambda: op(one, one, one))
     rates = []
     for n in ADD_ELEMENTS:
-        a, b = torch.randn(n), torch.randn(n)
-        out = torch.empty(n)
-        seconds = _timed(lambda: op(a, b, out))
+        # a pool of operands larger than the caches, used in turn: a training step's ops read
+        # tensors other ops wrote a while ago, not the same warm ones over and over
+        pool = [(torch.randn(n), torch.randn(n), torch.empty(n)) for _ in range(max(1, COLD_POOL_BYTES // (12 * n)))]
+        turn = iter(range(1 << 60))
+
+        def call():
+            a, b, out = pool[next(turn) % len(pool)]
+            op(a, b, out)
+        seconds = _timed(call, min_s=0.02)
         rates.append(tensors * 4 * n / max(seconds - dispatch, seconds * 0.05))
+        del pool
     return rates
+
+
+def reference_factors(profile: MeasuredProfile) -> dict[str, float]:
+    """Measured / predicted work of a reference training step, in fp32 and under bf16 autocast:
+    a GPT-2 built from a small config (4 layers of 256, vocabulary 8,192, batch 4 x 128), an
+    architecture none of the checks uses, so that no check is judged on what it was fitted to."""
+    from dataclasses import replace
+
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from harness.predict.op_costs import OpCosts
+    from harness.predict.step_time import op_seconds
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=8192, n_embd=256, n_layer=4, n_head=4, n_positions=128))
+    model.config._attn_implementation = "sdpa"
+    params = list(model.parameters())
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
+    ids = torch.randint(0, 8192, (4, 128))
+    factors = {}
+    for name, dtype in (("fp32", None), ("16bit", torch.bfloat16)):
+        def step():
+            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+                loss = model(input_ids=ids, labels=ids).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        step()
+        with OpCosts() as costs:
+            step()
+        table = costs.table()
+        measured = min(_timed(step, 0.0, 1) for _ in range(3))
+        unit = replace(profile, work_factor={"16bit": 1.0, "fp32": 1.0})
+        seconds, host = op_seconds(table, unit)
+        work = float((seconds - host).sum())
+        factors[name] = max(0.5, (measured - float(host.sum())) / work) if work > 0 else 1.0
+    return factors
 
 
 def measure() -> MeasuredProfile:
@@ -162,7 +221,7 @@ def measure() -> MeasuredProfile:
     attention = {name: attention_rates(dtype) for name, dtype in dtypes.items()}
     bandwidth = {kind: bandwidth_rates(kind) for kind in KINDS}
     threads = torch.get_num_threads()
-    return MeasuredProfile(
+    profile = MeasuredProfile(
         name=f"{cpu_name()} ({threads} threads)", kind="cpu", bandwidth_bytes=tuple(12.0 * n for n in ADD_ELEMENTS),
         bandwidth_rate={k: tuple(v) for k, v in bandwidth.items()}, per_op_s=per_op,
         source=f"measured on this machine by harness/predict/cpu_profile.py in {time.perf_counter() - t0:.1f} s "
@@ -171,12 +230,19 @@ def measure() -> MeasuredProfile:
         matmul_rate=matmul, attention_flops=tuple(attention["fp32"][0]),
         attention_rate={name + suffix: list(rates[i]) for name, rates in attention.items()
                         for i, suffix in ((1, ""), (2, "_backward"))})
+    from dataclasses import replace
+
+    factors = reference_factors(profile)
+    return replace(profile, work_factor=factors,
+                   source=f"measured on this machine by harness/predict/cpu_profile.py in "
+                          f"{time.perf_counter() - t0:.1f} s (torch {torch.__version__})")
 
 
 def _cache_file() -> Path:
     from harness.record.environment import cpu_name
 
-    key = f"{VERSION}|{cpu_name()}|{torch.get_num_threads()}|{torch.__version__}"
+    allocator = "|".join(os.environ.get(k, "") for k in STEADY_ALLOCATOR)
+    key = f"{VERSION}|{cpu_name()}|{torch.get_num_threads()}|{torch.__version__}|{allocator}"
     return CACHE / f"cpu-profile-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
@@ -208,7 +274,8 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     p = cpu_profile(args.force)
     print(f"{p.name}: {p.source}")
-    print(f"per-op cost {p.per_op_s * 1e6:.1f} us")
+    print(f"per-op cost {p.per_op_s * 1e6:.1f} us; work factor fp32 {p.work_factor['fp32']:.2f}, "
+          f"bf16 {p.work_factor['16bit']:.2f}")
     for dt, table in p.matmul_rate.items():
         for k, rates in zip(p.matmul_inner, table):
             print(f"matmul {dt:>5} inner {int(k):>4}: " + ", ".join(f"{int(o)}: {r / 1e9:.0f}" for o, r in

@@ -5,7 +5,10 @@ For each op of the traced step (harness/predict/op_costs.py), on a device's prof
 
   work  = max(FLOPs / matmul rate at the op's FLOPs,      (attention at a fraction of it)
               bytes / bandwidth rate at the op's bytes)
-  CPU:  time = the per-op dispatch cost + work            (every op waits for the one before)
+  CPU:  time = the per-op dispatch cost + work x the profile's work factor
+               (every op waits for the one before; the factor, measured on a reference step
+               of a model none of the checks uses, is what cold caches and uneven shapes cost
+               a real step beyond the microbenchmarks)
   GPU:  time = max(work, launches x the host's cost per kernel launch)
                (the host runs ahead, so a kernel shorter than the host's cost per op leaves the
                GPU waiting; views launch nothing)
@@ -48,6 +51,8 @@ def op_seconds(ops: OpTable, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     view = ops.cls == VIEW
     work[view] = 0.0
     if profile.kind == "cpu":
+        factors = getattr(profile, "work_factor", {"16bit": 1.0, "fp32": 1.0})
+        work = work * np.where(ops.sixteen_bit, factors["16bit"], factors["fp32"])
         host = np.full(len(ops), profile.per_op_s)
         return work + host, host
     launches = np.where(ops.foreach_tensors > 0, np.ceil(ops.foreach_tensors / FOREACH_TENSORS_PER_LAUNCH),

@@ -89,18 +89,21 @@ def fakeify(model: nn.Module, mode: FakeTensorMode, device: str = "cpu") -> nn.M
     return model
 
 
-def quantisable_linears(model: nn.Module, keep: list[str]) -> list[nn.Linear]:
-    """The frozen nn.Linear layers bitsandbytes would quantise: not the task head, not a causal
-    LM's output layer, not a layer the method trains in place (harness.models.loading)."""
+def quantisable_linears(model: nn.Module, keep: list[str], trained: bool | None = False) -> list[tuple[str, nn.Linear]]:
+    """The nn.Linear layers bitsandbytes quantises at load: not the task head, not a causal LM's
+    output layer, not a layer the method trains in place (harness.models.loading). Frozen ones
+    (`trained=False`: the storage to replace), trainable ones (True), or all (None: before a
+    method is applied)."""
     out_emb = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
     keep_prefixes = tuple(keep)
     found = []
     for name, module in model.named_modules():
-        if type(module) is not nn.Linear or module is out_emb or module.weight.requires_grad:
+        if type(module) is not nn.Linear or module is out_emb or (
+                trained is not None and module.weight.requires_grad != trained):
             continue
         if any(name == k or name.startswith(f"{k}.") or f".{k}." in f".{name}." for k in keep_prefixes):
             continue
-        found.append(module)
+        found.append((name, module))
     return found
 
 
@@ -110,6 +113,7 @@ def build_model(model_cfg, task, method, args, precision: str, ctx_steps: int = 
     random weights). Returns (model, the task head's module names, the weights bitsandbytes would
     quantise, as traced)."""
     from harness.cell_setup import method_context
+    from harness.methods.selective import refuse_quantised
 
     config = loading.build_config(model_cfg, task)
     config._attn_implementation = ATTENTION[attention]
@@ -121,13 +125,17 @@ def build_model(model_cfg, task, method, args, precision: str, ctx_steps: int = 
     heads, ctx = method_context(base, task, ctx_steps)
     in_place = method.keep_unquantised(args)
     keep = head_module_names(base) + ["pooler"] + (in_place(base) if in_place else [])
+    at_load = {id(m) for _, m in quantisable_linears(base, keep, trained=None)} if precision in QUANTISED else set()
     if device == "meta":
         with torch.device("meta"):
             model = method.apply(base, args, ctx)
     else:
         model = method.apply(base, args, ctx)
     model = keep_trainable_in_fp32(model)
-    quantisable = [m.weight for m in quantisable_linears(model, keep)] if precision in QUANTISED else []
+    if precision in QUANTISED:  # the verdict training gives, from the same check
+        refuse_quantised([f"{name}.weight" for name, m in model.named_modules()
+                          if id(m) in at_load and m.weight.requires_grad])
+    quantisable = [m.weight for _, m in quantisable_linears(model, keep)] if precision in QUANTISED else []
     compute = get_precision(precision).autocast_dtype
     if compute is not None:  # bitsandbytes multiplies in the compute dtype and keeps no cast copy
         for weight in quantisable:

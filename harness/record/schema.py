@@ -14,7 +14,11 @@ device); 7 adds `model_weights_format` (GGUF weights), `mode=eval` rows (the unt
 the held-out answers' loss (`eval_answer_loss`, `eval_answer_tokens`) and forgetting
 (`general_loss_before`, `general_loss_after`, `forgetting_loss_delta`, `general_text_tokens`), and the
 training phase's energy from hardware counters (`gpu_energy_j`, `cpu_energy_j`,
-`energy_j_per_1k_train_tokens`, `energy_note`).
+`energy_j_per_1k_train_tokens`, `energy_note`); 8 makes every row's `predicted_*` the trace's
+(training rows: for the device they ran on) and adds `predictor_version`, `predicted_device`,
+the step time's split by op class (`predicted_matmul_s`, `predicted_attention_s`,
+`predicted_elementwise_s`, `predicted_copy_s`, `predicted_optimizer_s`, `predicted_host_bound_s`)
+and `predicted_step_ops`; `predicted_mfu_source` is kept for older rows only (no efficiency is assumed now).
 Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
@@ -28,7 +32,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 # What the numbers of a row mean, independent of which columns it has. Bump when the harness
 # changes what a measurement or a config name means, so old rows are never read as new ones.
@@ -149,14 +153,17 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("gpu_other_processes", _I, "the most compute processes besides this one that NVML listed on the run's GPU "
                                 "while it was measured: above 0, the device was shared, and its speed is not this "
                                 "run's alone; null on a CPU or where NVML lists no processes"),
-    ("predicted_mem_weights_bytes", _I, "train rows: analytical, weights at load precision; predict rows: traced "
-                                        "weights at their storage (bitsandbytes' for int8/int4) at the peak"),
-    ("predicted_mem_grads_bytes", _I, "train: analytical gradients; predict: traced gradients live at the peak"),
-    ("predicted_mem_optimizer_bytes", _I, "train: analytical AdamW state; predict: traced optimizer state at the peak"),
-    ("predicted_mem_activations_bytes", _I, "train: analytical stored activations; predict: traced activations and "
-                                            "backward temporaries at the peak (logits apart)"),
-    ("predicted_mem_total_bytes", _I, "train: sum of the predicted parts; predict: the allocated peak "
-                                      "(torch.cuda.max_memory_allocated) on predicted_gpu"),
+    ("predictor_version", _S, "the predictor that made this row's predicted_* (harness/predict/step_time.py "
+                              "VERSION); null: none made"),
+    ("predicted_device", _S, "the device the predicted_* columns are for: a GPU of harness/predict/gpus.py, or "
+                             "this CPU's measured profile (training rows on a CPU)"),
+    ("predicted_mem_weights_bytes", _I, "traced: parameters and buffers (quantised storage as bitsandbytes keeps it) "
+                                        "live at the peak"),
+    ("predicted_mem_grads_bytes", _I, "traced: gradients live at the peak"),
+    ("predicted_mem_optimizer_bytes", _I, "traced: optimizer state live at the peak"),
+    ("predicted_mem_activations_bytes", _I, "traced: activations and backward temporaries live at the peak"),
+    ("predicted_mem_total_bytes", _I, "traced: the allocated peak (on a GPU torch.cuda.max_memory_allocated, "
+                                      "workspace included; on a CPU the live tensor bytes)"),
     ("predicted_mem_logits_bytes", _I, "predict: a causal LM's logits, their fp32 upcast and loss at the peak"),
     ("predicted_mem_workspace_bytes", _I, "predict: cuBLAS workspace (inside the allocated peak)"),
     ("predicted_mem_reserved_bytes", _I, "predict: torch.cuda.max_memory_reserved"),
@@ -172,14 +179,24 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("predicted_attention", _S, "predict: sdpa | flash | eager"),
     ("predicted_step_flops", _F, "predict: traced FLOPs of one optimizer step (forward + backward, attention "
                                  "included)"),
-    ("predicted_step_s", _F, "predict: seconds per optimizer step"),
+    ("predicted_step_s", _F, "seconds per optimizer step, the sum of each traced op's roofline time on "
+                             "predicted_device (harness/predict/step_time.py)"),
+    ("predicted_matmul_s", _F, "of which matmuls"),
+    ("predicted_attention_s", _F, "of which attention kernels"),
+    ("predicted_elementwise_s", _F, "of which elementwise ops and reductions"),
+    ("predicted_copy_s", _F, "of which casts, copies and gathers"),
+    ("predicted_optimizer_s", _F, "of which gradient clipping and the optimizer step"),
+    ("predicted_host_bound_s", _F, "GPU: seconds the GPU waits for the host to launch kernels; CPU: the dispatch "
+                                   "cost of every op (inside the classes' times)"),
+    ("predicted_step_ops", _I, "aten ops of one traced micro-batch and optimizer step, views included"),
     ("predicted_comm_s", _F, "predict: of which gradient / parameter communication between GPUs"),
     ("predicted_train_tokens_per_s", _F, "predict: all tokens of the padded batches per second, all GPUs"),
     ("predicted_train_examples_per_s", _F, "predict: examples per second, all GPUs"),
     ("predicted_hours_per_epoch", _F, "predict: hours per epoch over predicted_train_examples"),
     ("predicted_train_examples", _I, "predict: training examples of an epoch (predict.train_examples or the task's)"),
-    ("predicted_mfu", _F, "predict: model FLOPs utilisation assumed"),
-    ("predicted_mfu_source", _S, "predict: where the MFU came from"),
+    ("predicted_mfu", _F, "predicted model FLOPs utilisation: traced FLOPs / (predicted_step_s x the dense "
+                          "16-bit peak); an outcome of the per-op model, not an input"),
+    ("predicted_mfu_source", _S, "rows before schema 8 only: where the efficiency they assumed came from"),
     ("predicted_reference", _S, "predict: the published measurement the cell reproduces (predict.reference)"),
     # inference overhead
     ("latency_base_ms", _F, "median forward latency of the base model (fixed batch and length)"),

@@ -4,7 +4,7 @@ PEFT, and MFU only where the device's peak is known."""
 import pytest
 
 from harness.measure.flops import columns, flops_per_token, matmul_params, peak_flops
-from tests.measure.test_predicted_memory import H, LAYERS, adapted
+from tests.measure.test_backprop_depth import H, LAYERS, adapted
 
 
 def test_full_fine_tuning_is_palms_six_n_plus_twelve_l_d_t():

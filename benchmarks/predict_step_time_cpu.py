@@ -1,0 +1,84 @@
+"""Predicted beside measured step time on this CPU: MiniLM and a LLaMA-style model x full FT,
+LoRA, (IA)3, prompt tuning, P-tuning v2 x fp32, bf16 x batch 4, 16 (length 128), with the
+per-class split of each prediction. tests/predict/test_step_time_on_cpu.py runs `--cells test`
+(a subset covering every value twice) and asserts every cell within 20 %.
+
+The process runs under glibc's steady allocator settings (cpu_profile.STEADY_ALLOCATOR; it
+re-executes itself with them), as its profile is measured: without them a step's time depends
+on what the process allocated before.
+
+    python benchmarks/predict_step_time_cpu.py [--threads 2] [--cells all|test]
+        | tee benchmarks/results/predict_step_time_cpu_<cpu>.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from harness.predict.cpu_profile import STEADY_ALLOCATOR  # noqa: E402
+
+MODELS = {"bert": ("minilm_l6", "glue/rte"), "llama": ("llama_ladder_s", "instruct/alpaca_belle")}
+METHODS = ("full_ft", "lora", "ia3", "prompt_tuning", "p_tuning_v2")
+SEQ = 128
+ALL = [(f, m, p, b) for f in MODELS for m in METHODS for p in ("fp32", "bf16") for b in (4, 16)]
+TEST = [  # each model, method, precision and batch size at least twice
+    ("bert", "full_ft", "fp32", 16), ("bert", "lora", "bf16", 16), ("bert", "ia3", "fp32", 4),
+    ("bert", "prompt_tuning", "bf16", 4), ("bert", "p_tuning_v2", "fp32", 16),
+    ("llama", "full_ft", "bf16", 4), ("llama", "lora", "fp32", 4), ("llama", "ia3", "bf16", 16),
+    ("llama", "prompt_tuning", "fp32", 16), ("llama", "p_tuning_v2", "bf16", 16),
+]
+
+
+def check(cell, steps: int = 5):
+    from harness.predict.check import check_step
+    from harness.predict.cpu_profile import cpu_profile
+    from tests.conftest import make_cfg
+
+    family, method, precision, batch = cell
+    model, task = MODELS[family]
+    cfg = make_cfg(f"model={model}", f"task={task}", f"method={method}", f"precision={precision}")
+    return check_step(cfg.model, task, cfg.method, precision, batch, SEQ, cpu_profile(), steps=steps)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--cells", choices=("all", "test"), default="all")
+    args = ap.parse_args(argv)
+    if any(os.environ.get(k) != v for k, v in STEADY_ALLOCATOR.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **STEADY_ALLOCATOR})
+    import torch
+
+    from harness.precision import cpu_native_bf16
+    from harness.predict.cpu_profile import cpu_profile
+    from harness.record.environment import cpu_name
+
+    torch.set_num_threads(args.threads)
+    profile = cpu_profile()
+    print(f"cpu: {cpu_name()} x {os.cpu_count()} cores, {args.threads} threads, native bf16: {cpu_native_bf16()}")
+    print(f"profile: {profile.source}; per-op cost {profile.per_op_s * 1e6:.1f} us, work factor "
+          f"fp32 {profile.work_factor['fp32']:.2f}, bf16 {profile.work_factor['16bit']:.2f}")
+    errors = []
+    for cell in (ALL if args.cells == "all" else TEST):
+        r = check(cell, steps=args.steps)
+        errors.append(r.ratio - 1)
+        split = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in r.by_class.items() if v >= 0.0005)
+        print(f"{MODELS[cell[0]][0]} {cell[1]} {cell[2]} batch {cell[3]}: measured {r.measured_s * 1e3:.1f} ms, "
+              f"predicted {r.predicted_s * 1e3:.1f} ms (error {100 * (r.ratio - 1):+.1f} %; {split} ms; {r.ops} ops)",
+              flush=True)
+    absolute = [abs(e) for e in errors]
+    print(f"{len(errors)} cells: median |error| {100 * statistics.median(absolute):.1f} %, "
+          f"worst {100 * max(errors, key=abs):+.1f} %, within 20 %: {sum(a <= 0.2 for a in absolute)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""The step-time model checked on the CPU, as memory is: real training steps of the harness's
+models are timed, and the same steps traced on fake tensors and costed on this CPU's measured
+profile (harness/predict/cpu_profile.py) land within 20 % of them. A BERT-style (MiniLM) and a
+LLaMA-style model, full fine-tuning, LoRA, (IA)3, prompt tuning and P-tuning v2, fp32 and bf16,
+batch 4 and 16: the benchmark's test set (each value at least twice), in its own process with
+one thread (the suite's workers share the cores)."""
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+
+def test_predicted_step_time_is_within_20_percent_of_real_cpu_steps():
+    proc = subprocess.run([sys.executable, "benchmarks/predict_step_time_cpu.py", "--cells", "test", "--threads", "1"],
+                          cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    errors = {line.split(":")[0]: float(m.group(1)) for line in proc.stdout.splitlines()
+              if (m := re.search(r"error ([+-][0-9.]+) %", line))}
+    assert len(errors) == 10, proc.stdout
+    outside = {cell: e for cell, e in errors.items() if abs(e) > 20}
+    assert not outside, f"outside 20 %: {outside}\n{proc.stdout}"
