@@ -92,7 +92,8 @@ LAYERS = [
     ("modes", ["harness.run", "harness.predict"]),
     ("cell", ["harness.cell"]),
     ("launching", ["harness.lr_search", "harness.recipes", "harness.claims", "harness.validate", "harness.launch",
-                   "harness.compact", "harness.cli", "harness.__main__"]),
+                   "harness.compact", "harness.cli", "harness.__main__", "harness.calibration",
+                   "harness.recompute"]),
     ("outputs", ["harness.report", "harness.regress"]),
 ]
 

@@ -85,7 +85,7 @@ def _trace_for(cfg, batch_size: int, seq_len: int, on_gpu: bool = True):
                              seq_len, attention=cfg.predict.attention,
                              gradient_checkpointing=bool(cfg.train.get("gradient_checkpointing")),
                              foreach=True if on_gpu else None, max_grad_norm=float(cfg.train.max_grad_norm),
-                             round_to=CUDA_ALLOCATOR_ROUNDING if on_gpu else 1)
+                             round_to=CUDA_ALLOCATOR_ROUNDING if on_gpu else 1, gpu=on_gpu)
     return _TRACES[key]
 
 

@@ -74,7 +74,7 @@ def check_step(model_cfg, task_name: str, method_cfg, precision: str, batch_size
     args = parse_args(method, method_cfg)
     foreach = True if device.startswith("cuda") else None
     traced = trace(model_cfg, task, method, args, precision, batch_size, seq_len, foreach=foreach,
-                   round_to=512 if gpu is not None else 1)
+                   round_to=512 if gpu is not None else 1, gpu=gpu is not None)
     predicted = step_time(traced.ops, profile)
     predicted_mem = memory.columns(traced, precision, gpu)["predicted_mem_total_bytes"]
     dev = torch.device(device)

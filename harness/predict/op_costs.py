@@ -7,7 +7,10 @@ counter (harness/predict/live_bytes.py): every aten op of forward, backward, gra
 and AdamW, on fake tensors or real ones.
 
   FLOPs     torch's own formulas (torch.utils.flop_counter's registry: matmuls, convolutions,
-            attention), plus the CPU's fused attention kernels, which it does not list
+            attention), plus the CPU's fused attention kernels, which it does not list; a
+            causal attention kernel (is_causal) computes only the unmasked half of the scores
+            (FlashAttention, memory-efficient and the CPU's flash kernels skip masked blocks),
+            so its FLOPs are halved
   bytes     every distinct input storage the op reads, plus every output it writes, at their
             dtypes (an in-place op is read and written); views move nothing; a gather (an
             embedding lookup, the loss's pick of each label's log-probability) reads only the
@@ -89,7 +92,7 @@ class OpTable:
     sixteen_bit: np.ndarray  # bool: the op computes in a 16-bit dtype
     foreach_tensors: np.ndarray  # float64: tensors of a `_foreach_*` op (0 for others)
     kind: np.ndarray  # int8, an index into KINDS
-    inner: np.ndarray  # float64: a matmul's inner dimension (0 for others)
+    inner: np.ndarray  # float64: a matmul's inner dimension; attention: 1 when its FLOPs were halved as causal
     backward: np.ndarray  # bool: an attention kernel's backward (CPUs run it at a different rate)
     outputs: np.ndarray  # float64: entries of one matmul's output matrix; attention: the op's FLOPs
 
@@ -108,10 +111,40 @@ class OpTable:
                        self.foreach_tensors, self.kind, self.inner, self.backward,
                        self.outputs * scale)
 
+    def __add__(self, other: "OpTable") -> "OpTable":
+        return OpTable(*(np.concatenate([getattr(self, f), getattr(other, f)]) for f in self.__dataclass_fields__))
+
+    @classmethod
+    def of(cls, rows: list[tuple]) -> "OpTable":
+        """A table from rows of (cls, flops, bytes, kernels, sixteen_bit, foreach_tensors, kind,
+        inner, backward, outputs)."""
+        if not rows:
+            empty = np.zeros(0)
+            return cls(empty.astype(np.int8), empty, empty, empty, empty.astype(bool), empty, empty.astype(np.int8),
+                       empty, empty.astype(bool), empty)
+        c, flops, nbytes, kernels, sixteen, tensors, kind, inner, backward, outputs = zip(*rows)
+        return cls(np.asarray(c, dtype=np.int8), np.asarray(flops, dtype=np.float64),
+                   np.asarray(nbytes, dtype=np.float64), np.asarray(kernels, dtype=np.float64),
+                   np.asarray(sixteen, dtype=bool), np.asarray(tensors, dtype=np.float64),
+                   np.asarray(kind, dtype=np.int8), np.asarray(inner, dtype=np.float64),
+                   np.asarray(backward, dtype=bool), np.asarray(outputs, dtype=np.float64))
+
     def summary(self) -> dict[str, dict[str, float]]:
         """Ops, FLOPs and bytes per class."""
         return {name: {"ops": int((self.cls == i).sum()), "flops": float(self.flops[self.cls == i].sum()),
                        "bytes": float(self.bytes[self.cls == i].sum())} for i, name in enumerate(CLASSES)}
+
+
+def _causal(func, args, kwargs) -> bool:
+    """Whether an attention kernel runs with is_causal=True (by its schema's argument name)."""
+    if "attention" not in func._overloadpacket.__name__:
+        return False
+    if "is_causal" in kwargs:
+        return bool(kwargs["is_causal"])
+    for i, argument in enumerate(func._schema.arguments):
+        if argument.name == "is_causal" and i < len(args):
+            return bool(args[i])
+    return False
 
 
 def _tensors(item):
@@ -170,6 +203,9 @@ class OpCosts(TorchDispatchMode):
             return out
         formula = FLOP_FORMULAS.get(packet)
         flops = float(formula(*args, **kwargs, out_val=out)) if formula is not None else 0.0
+        causal = bool(flops) and _causal(func, args, kwargs)
+        if causal:
+            flops /= 2
         seen, read = set(), 0
         sixteen = False
         inputs = list(_tensors((args, kwargs)))
@@ -197,7 +233,7 @@ class OpCosts(TorchDispatchMode):
         if packet in (aten._to_copy, aten.copy_) and inputs and isinstance(out, torch.Tensor) \
                 and inputs[-1].dtype != out.dtype:
             kind = CAST
-        inner, outputs = 0.0, flops
+        inner, outputs = (1.0 if causal else 0.0), flops  # attention: `inner` marks a causal-halved kernel
         if cls == MATMUL and flops and isinstance(out, torch.Tensor) and out.dim() >= 2:
             outputs = float(out.shape[-1] * out.shape[-2])
             inner = flops / (2 * outputs * (out.shape[0] if out.dim() == 3 else 1))
@@ -210,13 +246,4 @@ class OpCosts(TorchDispatchMode):
         return out
 
     def table(self) -> OpTable:
-        if not self._rows:
-            empty = np.zeros(0)
-            return OpTable(empty.astype(np.int8), empty, empty, empty, empty.astype(bool), empty,
-                           empty.astype(np.int8), empty, empty.astype(bool), empty)
-        cls, flops, nbytes, kernels, sixteen, tensors, kind, inner, backward, outputs = zip(*self._rows)
-        return OpTable(np.asarray(cls, dtype=np.int8), np.asarray(flops, dtype=np.float64),
-                       np.asarray(nbytes, dtype=np.float64), np.asarray(kernels, dtype=np.float64),
-                       np.asarray(sixteen, dtype=bool), np.asarray(tensors, dtype=np.float64),
-                       np.asarray(kind, dtype=np.int8), np.asarray(inner, dtype=np.float64),
-                       np.asarray(backward, dtype=bool), np.asarray(outputs, dtype=np.float64))
+        return OpTable.of(self._rows)

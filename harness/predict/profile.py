@@ -4,7 +4,7 @@ throughput curve, a memory-bandwidth curve and the host's cost per op.
 A CPU's profile is measured on the machine itself (cpu_profile.py). A GPU's is built from its
 datasheet (gpus.py: dense 16-bit peak, memory bandwidth) and five constants shared by every GPU
 class, each with its source below. Two of them, the large-matmul efficiency and the host cost
-per kernel, are fitted to published training measurements (harness/predict/calibration.py,
+per kernel, are fitted to published training measurements (harness/calibration.py,
 leave-one-source-out in the predicted-vs-published report); the other three come from how GPUs
 are built and are not fitted.
 
@@ -40,10 +40,12 @@ class Constant:
 
 
 GPU_CONSTANTS: dict[str, Constant] = {
-    "matmul_top": Constant(0.62, "fitted (harness/predict/calibration.py) on the published GPU measurements of "
-                                 "harness/report/references/gpu_training_measurements.csv marked fit=yes; for scale, "
-                                 "cuBLAS reaches ~0.7-0.8 of the dense peak on large bf16 GEMMs (NVIDIA Matrix "
-                                 "Multiplication Background User's Guide, A100)"),
+    "matmul_top": Constant(0.90, "fitted (python -m harness.calibration, 2026-12-07) on the 13 published throughputs "
+                                 "of harness/report/references/gpu_training_measurements.csv marked role=fit, from 4 "
+                                 "sources; at the top of its grid: cuBLAS reaches ~0.7-0.85 of the dense peak on large "
+                                 "bf16 GEMMs (NVIDIA Matrix Multiplication Background User's Guide, A100), so the fit "
+                                 "also absorbs what the published runs' fused kernels (FlashAttention's rotary and "
+                                 "RMSNorm, Megatron's fused ops) save over the eager ops the trace sees"),
     "matmul_fill_s": Constant(8e-6, "a GEMM on an A100 reaches about half its top rate at m=n=k=1024 (2.1 GFLOP, "
                                     "~7 us at the peak): NVIDIA Matrix Multiplication Background User's Guide, "
                                     "wave quantisation and tile efficiency"),
@@ -51,7 +53,8 @@ GPU_CONSTANTS: dict[str, Constant] = {
                                     "A100 and H100 (e.g. NVIDIA's bandwidthTest / babelstream results)"),
     "bandwidth_fill_s": Constant(3e-6, "a memory-bound kernel needs a few microseconds of traffic to hide its ramp-up "
                                        "and tail (the latency of one HBM round trip per SM wave): ~2-5 us"),
-    "launch_s": Constant(9e-6, "fitted (harness/predict/calibration.py): the host's cost per kernel of eager PyTorch "
+    "launch_s": Constant(6e-6, "fitted (python -m harness.calibration, 2026-12-07): the host's cost per kernel of "
+                               "eager PyTorch "
                                "(Python, the dispatcher, autograd, the CUDA launch); a kernel that runs shorter "
                                "than it leaves the GPU idle. PyTorch's own measurements put eager overhead at "
                                "~5-20 us per op"),

@@ -213,12 +213,73 @@ def run_step(model: nn.Module, batch: dict, autocast, foreach: bool | None, max_
     return counter.timeline(), (costs.table() if costs else None)
 
 
+def dequantise_ops(precision: str, shapes: list[tuple[int, int]], passes: int) -> OpTable:
+    """What bitsandbytes adds to each quantised layer's matmul, which the trace (made with the
+    layers in their compute dtype) does not see: NF4 (int4) dequantises the weight to 16 bits
+    before every matmul that multiplies by it (bitsandbytes' dequantize_4bit, reading 0.5 byte
+    and writing 2 per entry), `passes` times per micro-batch (forward, backward, and the
+    recomputed forward under checkpointing); LLM.int8 (int8) likewise reads 1 byte per entry
+    and its outlier decomposition writes a 16-bit copy (counted as a dequantisation too)."""
+    from harness.predict.op_costs import CAST, COPY
+
+    per_entry = {"int4": 2.5, "int8": 3.0}.get(precision)
+    if per_entry is None:
+        return OpTable.of([])
+    return OpTable.of([(COPY, 0.0, per_entry * o * i, 1.0, True, 0.0, CAST, 0.0, False, 0.0)
+                       for o, i in shapes for _ in range(passes)])
+
+
+def _flash_causal(ops: OpTable) -> OpTable:
+    """FlashAttention-2 on a causal LM skips the masked half of the scores. The CPU trace passes
+    the attention mask explicitly (fake tensors cannot show it is all ones, so transformers
+    builds it), which the kernel's own is_causal flag would otherwise say (op_costs._causal)."""
+    from dataclasses import replace
+
+    from harness.predict.op_costs import ATTENTION
+
+    halve = (ops.cls == ATTENTION) & (ops.flops > 0) & (ops.inner == 0)  # not already halved as causal
+    return replace(ops, flops=ops.flops / (1 + halve), outputs=ops.outputs / (1 + halve))
+
+
+@contextlib.contextmanager
+def gpu_kernels():
+    """Trace attention and dropout as a GPU runs them.
+    - SDPA: on the CPU, an attention with a padding mask or dropout falls back to the math path,
+      which keeps the full score and probability matrices for backward; a GPU runs the
+      memory-efficient (or flash) kernel, which keeps the output and one log-sum-exp per row.
+      On fake tensors only shapes matter, so the call is routed to the CPU's fused kernel (what
+      the GPU's keeps; the mask, built by the model before the call, is still traced).
+    - dropout: the CPU draws a mask in the input's dtype (bernoulli_, then a multiply) and keeps
+      it; a GPU's fused native_dropout keeps a 1-byte bool mask."""
+    functional = torch.nn.functional
+    original, original_dropout = functional.scaled_dot_product_attention, functional.dropout
+
+    def dropout(input, p=0.5, training=True, inplace=False):
+        if not training or p == 0:
+            return input
+        return torch.ops.aten.native_dropout(input, p, True)[0]
+
+    def fused(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+        if enable_gqa and key.shape[-3] != query.shape[-3]:
+            repeat = query.shape[-3] // key.shape[-3]
+            key, value = key.repeat_interleave(repeat, -3), value.repeat_interleave(repeat, -3)
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            query, key, value, 0.0, is_causal and attn_mask is None, scale=scale)[0]
+
+    functional.scaled_dot_product_attention, functional.dropout = fused, dropout
+    try:
+        yield
+    finally:
+        functional.scaled_dot_product_attention, functional.dropout = original, original_dropout
+
+
 def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_len: int, *,
           attention: str = "sdpa", gradient_checkpointing: bool = False, foreach: bool | None = True,
-          max_grad_norm: float = 1.0, round_to: int = 1) -> StepTrace:
+          max_grad_norm: float = 1.0, round_to: int = 1, gpu: bool = False) -> StepTrace:
     """The step on fake tensors. `foreach`: what AdamW and clipping use on the target device
     (True on CUDA, torch's default there; None: torch's default for the CPU); `round_to`: the
-    target allocator's rounding (512 for CUDA)."""
+    target allocator's rounding (512 for CUDA); `gpu`: attention as a GPU's fused kernels run it
+    and dropout (gpu_kernels)."""
     model, _, quantisable = build_model(model_cfg, task, method, args, precision, attention=attention,
                                         gradient_checkpointing=gradient_checkpointing)
     mode = FakeTensorMode()
@@ -227,8 +288,12 @@ def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_le
     model = fakeify(model, mode)
     autocast_dtype = get_precision(precision).autocast_dtype
     autocast = (lambda: torch.autocast("cpu", dtype=autocast_dtype)) if autocast_dtype else contextlib.nullcontext
-    with mode:
+    kernels = gpu_kernels() if gpu else contextlib.nullcontext()
+    with mode, kernels:
         batch = fake_batch(task, model.config if hasattr(model, "config") else None, batch_size, seq_len)
         timeline, ops = run_step(model, batch, autocast, foreach, max_grad_norm, count_ops=True,
                                  round_to=round_to, fake=gradient_checkpointing)
+    if attention == "flash" and task.kind == "causal_lm":
+        ops = _flash_causal(ops)
+    ops = ops + dequantise_ops(precision, shapes, 3 if gradient_checkpointing else 2)
     return StepTrace(timeline, ops, shapes, traced_size)

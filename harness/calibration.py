@@ -4,9 +4,10 @@ measurements marked `role=fit` that state a throughput, and check them out of sa
 one source out at a time: each source's points are predicted with constants fitted on the
 other sources only. peft's method_comparison rows (`role=held back`) are in no fit.
 
-    python -m harness.predict.calibration [--out harness/report/references/gpu_time_fit.csv]
+    python -m harness.calibration [--out harness/report/references/gpu_time_fit.csv]
 
-The fit minimises the median absolute log error of tokens/s over a grid (matmul_top 0.30-0.90
+The fit minimises the mean over sources of each source's median absolute log error of
+tokens/s (every source counts once) over a grid (matmul_top 0.30-0.90
 in steps of 0.04, launch_s 2-40 us). It prints the constants to write into profile.GPU_CONSTANTS and writes, per
 point, the published tokens/s, the in-sample prediction (constants fitted on every fit point)
 and the out-of-sample one (its own source left out), which the predicted-vs-published report
@@ -73,11 +74,15 @@ def points(refs: list[dict]) -> list[dict]:
 
 
 def _error(pts: list[dict], top: float, launch: float) -> float:
+    """The mean over sources of each source's median absolute log error: every source counts
+    once, however many points it publishes."""
     from harness.predict.cell import tokens_per_s_with
 
-    return statistics.median(abs(math.log(tokens_per_s_with(p["cfg"], p["row"], {"matmul_top": top,
-                                                                                   "launch_s": launch})
-                                          / p["published"])) for p in pts)
+    by_source: dict[str, list[float]] = {}
+    for p in pts:
+        predicted = tokens_per_s_with(p["cfg"], p["row"], {"matmul_top": top, "launch_s": launch})
+        by_source.setdefault(p["ref"]["source"], []).append(abs(math.log(predicted / p["published"])))
+    return statistics.fmean(statistics.median(errors) for errors in by_source.values())
 
 
 def fit(pts: list[dict]) -> tuple[float, float]:
@@ -87,7 +92,7 @@ def fit(pts: list[dict]) -> tuple[float, float]:
 def main(argv=None) -> int:
     from harness.predict.cell import tokens_per_s_with
 
-    ap = argparse.ArgumentParser(prog="python -m harness.predict.calibration", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m harness.calibration", description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args(argv)
     pts = points(references())

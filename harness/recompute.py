@@ -1,0 +1,99 @@
+"""Recompute the predicted_* columns of recorded training rows from their recorded cells, with
+the current predictor (a prediction needs no GPU): each row's identity columns (model, task,
+method and its arguments, precision, batch, length, data cap, seed, accumulation,
+checkpointing) give back its config, its step is traced, and memory and time are predicted for
+the device the row ran on. GPU rows get both; a CPU row gets memory (the live tensor bytes do not
+depend on the CPU) and time only when it ran on this CPU model at this thread count (the profile
+is this machine's). Each row is rewritten in place with `predictor_version`; nothing else in it
+changes.
+
+    python -m harness.recompute [--results results] [--device cuda|cpu|all]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+log = logging.getLogger(__name__)
+PREDICTED = ("predictor_version", "predicted_device", "predicted_mem_weights_bytes", "predicted_mem_grads_bytes",
+             "predicted_mem_optimizer_bytes", "predicted_mem_activations_bytes", "predicted_mem_total_bytes",
+             "predicted_mem_logits_bytes", "predicted_mem_workspace_bytes", "predicted_mem_reserved_bytes",
+             "predicted_mem_cuda_context_bytes", "predicted_fits", "predicted_seq_len", "predicted_mean_seq_len",
+             "predicted_seq_len_source", "predicted_attention", "predicted_step_flops", "predicted_step_s",
+             "predicted_comm_s", "predicted_train_examples_per_s", "predicted_train_tokens_per_s", "predicted_mfu",
+             "predicted_matmul_s", "predicted_attention_s", "predicted_elementwise_s", "predicted_copy_s",
+             "predicted_optimizer_s", "predicted_host_bound_s", "predicted_step_ops")
+
+
+def overrides_of(row: pd.Series) -> list[str]:
+    """The overrides that give back a row's cell."""
+    out = [f"model={row['model']}", f"task={row['task']}", f"method={row['method']}",
+           f"precision={row['precision']}", f"train.batch_size={int(row['batch_size'])}",
+           f"train.max_seq_length={int(row['max_seq_length'])}", f"train.seed={int(row['seed'])}",
+           f"train.grad_accum_steps={int(row['grad_accum_steps'])}",
+           f"train.gradient_checkpointing={str(bool(row['train_gradient_checkpointing'])).lower()}"]
+    if pd.notna(row.get("max_train_samples")):
+        out.append(f"data.max_train_samples={int(row['max_train_samples'])}")
+    for key, value in json.loads(row["method_args"] or "{}").items():
+        out.append(f"method.{key}={json.dumps(value) if not isinstance(value, str) else value}")
+    return out
+
+
+def recompute(path: Path, device: str, cpu: str, threads: int) -> str:
+    from harness.calibration import _compose
+    from harness.predict.cell import training_prediction
+    from harness.record.store import read_table, write_frame
+
+    df = read_table(path)
+    row = df.iloc[0]
+    if row["mode"] != "train" or row["status"] != "ok":
+        return "skipped (not an ok training row)"
+    if device != "all" and row.get("device") != device:
+        return f"skipped (device {row.get('device')})"
+    cfg = _compose([*overrides_of(row), "mode=train"])
+    new: dict = {"device": row.get("device"), "device_name": row.get("device_name")}
+    training_prediction(cfg, new)
+    if row.get("device") == "cpu" and (row.get("device_name") != cpu or int(row.get("cpu_threads") or 0) != threads):
+        for key in [k for k in new if k.endswith("_s") or k.endswith("_per_s") or k in
+                    ("predicted_mfu", "predicted_step_ops")]:
+            new[key] = None  # another CPU's time: this machine's profile does not say
+        new["predicted_device"] = f"{row.get('device_name')} (memory only: time needs that CPU's profile)"
+    for key in PREDICTED:
+        df.loc[df.index[0], key] = new.get(key)
+    write_frame(df, path)
+    return f"{new.get('predicted_mem_total_bytes', 0) / 1e9:.3f} GB predicted, " \
+           f"{(row.get('peak_gpu_mem_allocated_bytes') or 0) / 1e9:.3f} GB measured"
+
+
+def main(argv=None) -> int:
+    import torch
+
+    from harness.record.environment import cpu_name
+    from harness.record.store import result_files
+
+    ap = argparse.ArgumentParser(prog="python -m harness.recompute", description=__doc__.splitlines()[0])
+    ap.add_argument("--results", type=Path, default=Path("results"))
+    ap.add_argument("--device", choices=("cuda", "cpu", "all"), default="all")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    files = [f for f in result_files(args.results) if "baselines" not in f.parts]
+    start = time.time()
+    for i, path in enumerate(files, 1):
+        try:
+            outcome = recompute(path, args.device, cpu_name(), torch.get_num_threads())
+        except Exception as exc:  # one row that cannot be predicted leaves its columns as they were
+            outcome = f"not recomputed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]}"
+        if not outcome.startswith("skipped"):
+            print(f"[{i}/{len(files)}, {time.time() - start:.0f} s] {path.name}: {outcome}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
