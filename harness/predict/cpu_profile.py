@@ -34,7 +34,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from harness.predict.op_costs import KINDS
@@ -169,7 +168,7 @@ def bandwidth_rates(kind: str) -> list[float]:
             op(a, b, out)
         seconds = _timed(call, min_s=0.02)
         rates.append(tensors * 4 * n / max(seconds - dispatch, seconds * 0.05))
-        del pool
+        pool.clear()
     return rates
 
 
@@ -246,14 +245,28 @@ def _cache_file() -> Path:
     return CACHE / f"cpu-profile-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
+def _cached(path: Path) -> MeasuredProfile | None:
+    try:
+        return MeasuredProfile.from_json(path.read_text())
+    except (OSError, ValueError, TypeError, KeyError):
+        return None  # none yet, or a cache from another version
+
+
 def cpu_profile(force: bool = False) -> MeasuredProfile:
-    """This CPU's profile at the current thread count: from the cache, else measured (a few seconds)."""
+    """This CPU's profile at the current thread count: from the cache, else measured (about 30 s)
+    in a child process, so that the caller's memory peak and allocator state stay its own."""
+    import subprocess
+    import sys
+
     path = _cache_file()
-    if path.exists() and not force:
-        try:
-            return MeasuredProfile.from_json(path.read_text())
-        except (ValueError, TypeError, KeyError):
-            pass  # a cache from another version: measure again
+    if not force and (cached := _cached(path)) is not None:
+        return cached
+    if os.environ.get("PEFT_BENCH_PROFILE_CHILD") != "1":
+        subprocess.run([sys.executable, "-m", "harness.predict.cpu_profile", "--threads", str(torch.get_num_threads()),
+                        *(["--force"] if force else [])], env={**os.environ, "PEFT_BENCH_PROFILE_CHILD": "1"},
+                       capture_output=True, text=True, timeout=600)
+        if (cached := _cached(path)) is not None:
+            return cached
     profile = measure()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

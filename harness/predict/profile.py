@@ -53,7 +53,7 @@ GPU_CONSTANTS: dict[str, Constant] = {
                                     "A100 and H100 (e.g. NVIDIA's bandwidthTest / babelstream results)"),
     "bandwidth_fill_s": Constant(3e-6, "a memory-bound kernel needs a few microseconds of traffic to hide its ramp-up "
                                        "and tail (the latency of one HBM round trip per SM wave): ~2-5 us"),
-    "launch_s": Constant(6e-6, "fitted (python -m harness.calibration, 2026-12-07): the host's cost per kernel of "
+    "launch_s": Constant(1.2e-5, "fitted (python -m harness.calibration, 2026-12-07): the host's cost per kernel of "
                                "eager PyTorch "
                                "(Python, the dispatcher, autograd, the CUDA launch); a kernel that runs shorter "
                                "than it leaves the GPU idle. PyTorch's own measurements put eager overhead at "

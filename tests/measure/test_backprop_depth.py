@@ -1,6 +1,5 @@
 """How deep backprop goes, on a small BERT built from its config (the model FLOPs per token use it)."""
 
-import pytest
 from transformers import BertConfig, BertForSequenceClassification
 
 from harness.measure.flops import layers_in_backprop

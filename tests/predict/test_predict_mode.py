@@ -116,3 +116,26 @@ def test_lycoris_methods_predict(method):
     assert row["predicted_fits"] and row["predicted_mem_reserved_bytes"] > 0
     assert row["params_trainable"] != lora["params_trainable"]
 
+
+
+@pytest.mark.parametrize("precision", ["int4", "int8"])
+def test_predict_refuses_full_fine_tuning_of_quantised_weights_as_training_does(precision):
+    from harness.errors import UnsupportedError, status_of
+
+    with pytest.raises(UnsupportedError, match="quantised .* and cannot be trained") as caught:
+        predict("method=full_ft", f"precision={precision}")
+    assert status_of(caught.value) == "unsupported"
+
+
+def test_the_time_model_tells_methods_apart():
+    """DoRA's weight norms and AdaLoRA's extra products cost time; LN tuning's backward stops early."""
+    tokens = {m: predict(f"method={m}", "precision=bf16", "train.batch_size=8", "predict.gpu=H100")
+              ["predicted_train_tokens_per_s"] for m in ("lora", "dora", "adalora", "ln_tuning")}
+    assert tokens["dora"] < 0.9 * tokens["lora"] and tokens["adalora"] < 0.95 * tokens["lora"]
+    assert tokens["ln_tuning"] > 1.05 * tokens["lora"], tokens
+
+
+def test_loha_and_lokr_predict():
+    for method in ("loha", "lokr"):
+        row = predict(f"method={method}", "precision=bf16", "train.batch_size=4")
+        assert row["predicted_step_s"] > 0 and row["predicted_mem_total_bytes"] > 0
