@@ -21,6 +21,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # a training row's prediction (measure.predict) traces its step again: a few seconds a cell that
 # only tests/predict/test_training_rows_predict.py needs
 os.environ.setdefault("PEFT_BENCH_PREDICT_TRAINING_ROWS", "false")
+# where a test asks for it, a training row's time comes from a cached CPU profile only (measuring
+# one takes half a minute; the tests that check the time measure their own)
+os.environ.setdefault("PEFT_BENCH_CPU_PROFILE", "cached")
 CONF = REPO / "conf"
 GLUE_DIR = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "glue"))
 

@@ -43,7 +43,7 @@ def test_two_process_gloo_ddp_and_fsdp_runs_train_alike(tmp_path, glue_dir):
     rows = {}
     for mode in ("ddp", "fsdp"):
         proc = run_cli(f"train.distributed={mode}", "method=lora", f"data.glue_dir={glue_dir}",
-                       f"results_dir={tmp_path / mode}", *DATA_PARALLEL)
+                       f"results_dir={tmp_path / mode}", "measure.predict=true", *DATA_PARALLEL)
         assert proc.returncode == 0, proc.stderr[-3000:]
         found = load_results(tmp_path / mode)
         assert len(found) == 1, found[["status", "error"]]  # the main process records, once

@@ -14,7 +14,7 @@ def sft(method: str, precision: str, *overrides: str) -> dict:
     cfg = make_cfg("model=llama_ladder_xs", "task=instruct/gsm8k", f"method={method}", f"precision={precision}",
                    "data.max_train_samples=32", "data.max_eval_samples=2", "train.batch_size=8",
                    "train.max_steps=4", "train.warmup_ratio=0", "train.lr=5e-3", "train.max_seq_length=64",
-                   "task.max_new_tokens=4", "measure.latency_repeats=0", *overrides)
+                   "task.max_new_tokens=4", "measure.latency_repeats=0", "measure.predict=true", *overrides)
     return run_cell(cfg, {"run_id": uuid.uuid4().hex, "config_hash": "test"})
 
 

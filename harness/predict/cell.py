@@ -104,7 +104,11 @@ def per_gpu(cols: dict, distributed: str | None, gpus: int, target: GPU, grad_by
         sharded = weights + cols["predicted_mem_grads_bytes"] + optim
         extra, comm = -sharded * (gpus - 1) // gpus, 2 * weights + grad_bytes
     total = cols["predicted_mem_total_bytes"] + extra
-    return {**cols, "predicted_mem_total_bytes": total, **memory.reserved_and_fits(total, target)}, comm
+    fits = memory.reserved_and_fits(total, target) if target is not None else {}
+    sharded_weights = {"predicted_mem_weights_bytes": weights // gpus, "predicted_mem_optimizer_bytes": optim // gpus,
+                       "predicted_mem_grads_bytes": cols["predicted_mem_grads_bytes"] // gpus} \
+        if distributed == "fsdp" else {}
+    return {**cols, **sharded_weights, "predicted_mem_total_bytes": total, **fits}, comm
 
 
 def _fits(cfg, target: GPU, batch_size: int, seq_len: int, grad_bytes: int = 0) -> bool:
@@ -147,8 +151,12 @@ def _time_columns(step, cfg, profile: Profile, peak_flops: float | None, batch: 
 def training_prediction(cfg, row: dict) -> None:
     """The traced prediction for the device a training row ran on, written into the row beside
     what was measured: a GPU of gpus.py by its device name, or this CPU's measured profile at the
-    run's thread count. A device the predictor does not know leaves the columns null, with a warning."""
-    from harness.predict.cpu_profile import cpu_profile
+    run's thread count. Under DDP / FSDP, per process, as predict mode gives it. A device the
+    predictor does not know leaves the columns null, with a warning; on a CPU whose profile is not
+    cached and may not be measured now (PEFT_BENCH_CPU_PROFILE=cached), memory only."""
+    import os
+
+    from harness.predict.cpu_profile import cached_cpu_profile, cpu_profile
 
     task = get_task(cfg.task.name)
     seq_len, mean_len, source, _ = sequence_lengths(cfg, task)
@@ -160,12 +168,24 @@ def training_prediction(cfg, row: dict) -> None:
                     row.get("device_name"))
         return
     step = _trace_for(cfg, batch, seq_len, on_gpu=on_gpu)
-    profile = gpu_profile(target) if on_gpu else cpu_profile()
-    cols = memory.columns(step, cfg.precision.name, target)
+    gpus, distributed = int(row.get("world_size") or 1), cfg.train.get("distributed")
+    grad_bytes = 4 * int(row.get("params_trainable") or 0)
+    cols, comm_bytes = per_gpu(memory.columns(step, cfg.precision.name, target), distributed, gpus, target,
+                               grad_bytes)
     row.update(cols)
+    row.update(predictor_version=VERSION, predicted_seq_len=seq_len, predicted_mean_seq_len=mean_len,
+               predicted_seq_len_source=source)
+    if on_gpu:
+        profile = gpu_profile(target)
+    elif os.environ.get("PEFT_BENCH_CPU_PROFILE") == "cached":
+        profile = cached_cpu_profile()
+    else:
+        profile = cpu_profile()
+    if profile is None:
+        row["predicted_device"] = f"{row.get('device_name')} (memory only: no CPU profile cached)"
+        return
     row.update(_time_columns(step, cfg, profile, target.peak_flops if target else None, batch, seq_len, mean_len,
-                             0, 1, None))
-    row["predicted_seq_len_source"] = source
+                             comm_bytes, gpus, target.interconnect_gbps if target else None))
     log.info("predicted for %s: %.3f s/step (measured %s), %.2f GB allocated (measured %s)", profile.name,
              row["predicted_step_s"], row.get("step_time_median_s"), cols["predicted_mem_total_bytes"] / 1e9,
              row.get("peak_gpu_mem_allocated_bytes"))

@@ -252,6 +252,11 @@ def _cached(path: Path) -> MeasuredProfile | None:
         return None  # none yet, or a cache from another version
 
 
+def cached_cpu_profile() -> MeasuredProfile | None:
+    """This CPU's profile at the current thread count if one is cached, else None."""
+    return _cached(_cache_file())
+
+
 def cpu_profile(force: bool = False) -> MeasuredProfile:
     """This CPU's profile at the current thread count: from the cache, else measured (about 30 s)
     in a child process, so that the caller's memory peak and allocator state stay its own."""

@@ -69,6 +69,6 @@ def step_time(ops: OpTable, profile: Profile, accum: int = 1, comm_bytes: float 
     weight = np.where(ops.cls == OPTIMIZER, 1.0, float(accum))
     by_class = {name: float((seconds * weight)[ops.cls == i].sum()) for i, name in enumerate(CLASSES)}
     comm = 0.0
-    if gpus > 1 and comm_bytes:
+    if gpus > 1 and comm_bytes and interconnect_gbps:  # a CPU's gloo link: not modelled
         comm = 2 * (gpus - 1) / gpus * comm_bytes / (interconnect_gbps * 1e9)
     return StepTime(float((seconds * weight).sum()) + comm, by_class, float((host * weight).sum()), comm)

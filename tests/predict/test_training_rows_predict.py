@@ -15,7 +15,8 @@ def test_a_training_row_carries_the_traced_prediction_for_its_cpu(tmp_path):
                    "data.max_train_samples=16", "data.max_eval_samples=8", "train.batch_size=8",
                    "train.max_seq_length=64", "train.num_threads=1", "measure.latency_repeats=0",
                    "measure.count_changed=false", "measure.predict=true", f"results_dir={tmp_path}",
-                   env={"PEFT_BENCH_PREDICT_TRAINING_ROWS": "true", **STEADY_ALLOCATOR})
+                   env={"PEFT_BENCH_PREDICT_TRAINING_ROWS": "true", "PEFT_BENCH_CPU_PROFILE": "measure",
+                        **STEADY_ALLOCATOR})
     assert proc.returncode == 0, proc.stderr[-3000:]
     row = load_results(tmp_path).iloc[0]
     assert row["status"] == "ok"

@@ -106,8 +106,8 @@ def build(df: pd.DataFrame) -> Report:
              "attention, an 80 GB A100), `python -m harness.predict.published`; reserved peak, CUDA context apart.",
              "Rows: training runs of instruction (causal-LM) tasks, the table's setting.",
              "GPU: torch's allocated and reserved peaks of the training phase, and the device's own view through "
-             "NVML (CUDA context included). The prediction (harness/measure/predicted_memory.py: weights + "
-             "gradients + AdamW state + activations) predicts the allocated peak.",
+             "NVML (CUDA context included). The prediction (the traced step, harness/predict/: the same predictor "
+             "as mode=predict, for the device the row ran on) predicts the allocated peak.",
              "CPU: the process's resident set includes the Python runtime and libraries, which no prediction "
              "covers, so the table compares what training adds: the training phase's peak RSS over the RSS at its "
              "start, beside the predicted gradients + AdamW state + activations.",
