@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--cells", choices=("all", "test"), default="all")
+    ap.add_argument("--fresh-profile", action="store_true",
+                    help="measure the profile now, under the load the steps will see, not from the cache")
     args = ap.parse_args(argv)
     if any(os.environ.get(k) != v for k, v in STEADY_ALLOCATOR.items()):
         os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **STEADY_ALLOCATOR})
@@ -62,7 +64,7 @@ def main(argv=None) -> int:
     from harness.record.environment import cpu_name
 
     torch.set_num_threads(args.threads)
-    profile = cpu_profile()
+    profile = cpu_profile(force=args.fresh_profile)
     print(f"cpu: {cpu_name()} x {os.cpu_count()} cores, {args.threads} threads, native bf16: {cpu_native_bf16()}")
     print(f"profile: {profile.source}; per-op cost {profile.per_op_s * 1e6:.1f} us, work factor "
           f"fp32 {profile.work_factor['fp32']:.2f}, bf16 {profile.work_factor['16bit']:.2f}")

@@ -3,17 +3,22 @@ models are timed, and the same steps traced on fake tensors and costed on this C
 profile (harness/predict/cpu_profile.py) land within 20 % of them. A BERT-style (MiniLM) and a
 LLaMA-style model, full fine-tuning, LoRA, (IA)3, prompt tuning and P-tuning v2, fp32 and bf16,
 batch 4 and 16: the benchmark's test set (each value at least twice), in its own process with
-one thread (the suite's workers share the cores)."""
+one thread, its profile measured afresh beside the steps (the suite's other workers load the
+machine, and the profile must see the machine the steps see)."""
 
 import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO
 
 
+@pytest.mark.slow
 def test_predicted_step_time_is_within_20_percent_of_real_cpu_steps():
-    proc = subprocess.run([sys.executable, "benchmarks/predict_step_time_cpu.py", "--cells", "test", "--threads", "1"],
+    proc = subprocess.run([sys.executable, "benchmarks/predict_step_time_cpu.py", "--cells", "test", "--threads", "1",
+                           "--fresh-profile"],
                           cwd=REPO, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-2000:]
     errors = {line.split(":")[0]: float(m.group(1)) for line in proc.stdout.splitlines()

@@ -37,8 +37,10 @@ def test_rows_pair_with_their_reference_and_unmodelled_ones_stay_out_of_the_stat
     assert by_id["qwen7b_lora_2048"][5] == "1.10" and by_id["qwen7b_lora_2048"][8] == "2.00"
     assert any(r[0] == f"{unmodelled['id']} †" for r in grid.rows)
     assert any(line.startswith(f"† {unmodelled['id']}:") for line in grid.footnotes)
-    memory_line = next(h for h in report.header if h.startswith("Memory"))
+    memory_line = next(h for h in report.header if h.startswith("Memory, where the reading is unstated"))
     assert memory_line.endswith("median |error| 10.0 %, worst +10.0 % (1 points)")  # the unmodelled x5 left out
+    in_sample = next(h for h in report.header if h.startswith("Throughput, in-sample"))
+    assert in_sample.endswith("median |error| 100.0 %, worst +100.0 % (1 points)")
     assert any("none is a measurement" in n for n in report.notes)
 
 

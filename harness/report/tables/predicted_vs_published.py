@@ -140,13 +140,14 @@ def build(df: pd.DataFrame) -> Report:
               f"with why under the table",
               f"Sources: {', '.join(sources)}"]
     grid = Grid("Predicted (for the named GPU) beside published GPU measurements",
-                ["Reference", "Setting (batch × length)", "GPU", "Published (GB)", "Predicted allocated / reserved (GB)",
-                 "Predicted / published memory", "Published tokens/s", "Predicted tokens/s",
-                 "Predicted / published (in-sample)", "Out-of-sample / published"], body,
+                ["Reference", "Setting (batch × length)", "GPU", "Published (GB)", "Predicted alloc. / reserved (GB)",
+                 "Memory ratio", "Published tokens/s", "Predicted tokens/s", "Ratio (in-sample)",
+                 "Ratio (out of sample)"], body,
                 footnotes=unmodelled)
     notes = ["Every row is a prediction for a GPU this project did not use; none is a measurement.",
              "Memory: the allocated prediction where the source names torch.cuda.max_memory_allocated (marked "
-             "alloc.), else the reserved peak (torch's caching pool, what nvidia-smi shows less the CUDA context).",
+             "alloc.), else the reserved peak (torch's caching pool, what nvidia-smi shows less the CUDA context). "
+             "Ratios are predicted / published.",
              "Predicted tokens/s count every position of the padded batches. Time is the sum over the traced ops of "
              "each one's roofline on the GPU's datasheet peak and bandwidth (harness/predict/step_time.py); two "
              "constants shared by all GPUs, the large-matmul efficiency and the host's cost per kernel, are fitted "
