@@ -77,28 +77,39 @@ def per_op_seconds() -> float:
     """Seconds per aten op of a training step whose ops do almost no work."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from harness.predict.op_costs import OpCosts
 
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)
     config._attn_implementation = "sdpa"
     model = LlamaForCausalLM(config)
+    step = _lm_step(model, torch.randint(0, 64, (1, 8)))
+    return _timed(step, 0.1) / len(_ops_of(step))
+
+
+def _lm_step(model, ids, dtype=None):
+    """One training step of a causal LM on `ids` (under bf16 autocast with `dtype`)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
-    ids = torch.randint(0, 64, (1, 8))
+    optimizer = torch.optim.AdamW(params, lr=1e-5)
 
     def step():
-        loss = model(input_ids=ids, labels=ids).loss
+        with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
+            loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+    return step
+
+
+def _ops_of(step):
+    """The step's op table, after one warm-up step (AdamW's state exists)."""
+    from harness.predict.op_costs import OpCosts
 
     step()
     with OpCosts() as costs:
         step()
-    return _timed(step, 0.1) / len(costs.table())
+    return costs.table()
 
 
 def matmul_rates(dtype: torch.dtype) -> list[list[float]]:
@@ -180,28 +191,16 @@ def reference_factors(profile: MeasuredProfile) -> dict[str, float]:
 
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from harness.predict.op_costs import OpCosts
     from harness.predict.step_time import op_seconds
 
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=8192, n_embd=256, n_layer=4, n_head=4, n_positions=128))
     model.config._attn_implementation = "sdpa"
-    params = list(model.parameters())
-    optimizer = torch.optim.AdamW(params, lr=1e-5)
     ids = torch.randint(0, 8192, (4, 128))
     factors = {}
     for name, dtype in (("fp32", None), ("16bit", torch.bfloat16)):
-        def step():
-            with torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
-                loss = model(input_ids=ids, labels=ids).loss
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        step()
-        with OpCosts() as costs:
-            step()
-        table = costs.table()
+        step = _lm_step(model, ids, dtype)
+        table = _ops_of(step)
         measured = min(_timed(step, 0.0, 1) for _ in range(3))
         unit = replace(profile, work_factor={"16bit": 1.0, "fp32": 1.0})
         seconds, host = op_seconds(table, unit)

@@ -57,8 +57,8 @@ class Timeline:
         return int(self.total[i]), dict(zip(CATEGORIES, (int(v) for v in self.live[i])))
 
 
-def _tensors(out):
-    """The tensors of an op's output (a tensor, or nested tuples/lists of them). Written without
+def tensors_of(out):
+    """The tensors of an op's output or arguments (a tensor, or nested tuples/lists of them). Written without
     a closure: torch's tree_flatten makes a self-referencing one per call, and its reference
     cycle kept the output alive until the garbage collector ran."""
     stack = [out]
@@ -68,6 +68,8 @@ def _tensors(out):
             yield item
         elif isinstance(item, (tuple, list)):
             stack.extend(item)
+        elif isinstance(item, dict):  # an op's keyword arguments
+            stack.extend(item.values())
 
 
 def _storages(tensor: torch.Tensor):
@@ -154,7 +156,7 @@ class LiveBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        for t in _tensors(out):
+        for t in tensors_of(out):
             for storage in _storages(t):
                 self._add(storage, self._category)
         self._rows.append(tuple(self._live))

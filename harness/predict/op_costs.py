@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
+from harness.predict.live_bytes import tensors_of
 from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count, shape_wrapper
 
 CLASSES = ("matmul", "attention", "elementwise", "copy", "optimizer", "view")
@@ -147,18 +148,6 @@ def _causal(func, args, kwargs) -> bool:
     return False
 
 
-def _tensors(item):
-    stack = [item]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, torch.Tensor):
-            yield x
-        elif isinstance(x, (tuple, list)):
-            stack.extend(x)
-        elif isinstance(x, dict):
-            stack.extend(x.values())
-
-
 def _nbytes(t: torch.Tensor) -> int:
     n = t.numel() * t.element_size()
     try:
@@ -208,14 +197,14 @@ class OpCosts(TorchDispatchMode):
             flops /= 2
         seen, read = set(), 0
         sixteen = False
-        inputs = list(_tensors((args, kwargs)))
+        inputs = list(tensors_of((args, kwargs)))
         for t in inputs:
             key = _key(t)
             if key not in seen:
                 seen.add(key)
                 read += _nbytes(t)
             sixteen = sixteen or t.dtype in (torch.bfloat16, torch.float16)
-        written = sum(_nbytes(t) for t in _tensors(out))
+        written = sum(_nbytes(t) for t in tensors_of(out))
         if packet in _GATHER:
             read = written
         if self._in_optimizer or foreach:
