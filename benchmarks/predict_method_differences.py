@@ -20,7 +20,7 @@ METHODS = ("lora", "dora", "adalora", "vera", "ia3", "prefix_tuning", "ln_tuning
 
 
 def main(argv=None) -> int:
-    from harness.calibration import _compose
+    from harness.cli import compose_config
     from harness.predict.cell import predict_cell
 
     ap = argparse.ArgumentParser()
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     print(f"predicted (not measured): {args.model}, bf16, batch {args.batch} x {args.seq}, one {args.gpu}")
     base = None
     for method in METHODS:
-        cfg = _compose(["mode=predict", "task=instruct/alpaca_belle", f"model={args.model}", f"method={method}",
+        cfg = compose_config(["mode=predict", "task=instruct/alpaca_belle", f"model={args.model}", f"method={method}",
                         "precision=bf16", f"train.batch_size={args.batch}", f"predict.seq_len={args.seq}",
                         f"predict.gpu={args.gpu}"])
         row: dict = {}

@@ -41,23 +41,10 @@ def published_tokens_per_s(ref: dict) -> float | None:
     return None
 
 
-def _compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from harness.cli import CONF_DIR
-    from harness.lr_search import register_resolvers
-    from harness.precision import resolve_in_config
-
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
-    resolve_in_config(cfg)
-    return cfg
-
-
 def points(refs: list[dict]) -> list[dict]:
     """The fit points, each traced once: {ref, cfg, row, published}."""
-    from harness.predict.cell import predict_cell
+    from harness.cli import compose_config
+    from harness.predict.cell import comm_bytes_of, predict_cell
 
     out = []
     for ref in refs:
@@ -65,10 +52,10 @@ def points(refs: list[dict]) -> list[dict]:
         if ref.get("role") != "fit" or not published or ref.get("not_modelled"):
             continue
         t0 = time.perf_counter()
-        cfg = _compose(["mode=predict", TASK, *shlex.split(ref["overrides"])])
+        cfg = compose_config(["mode=predict", TASK, *shlex.split(ref["overrides"])])
         row: dict = {}
         predict_cell(cfg, row)
-        out.append({"ref": ref, "cfg": cfg, "row": row, "published": published})
+        out.append({"ref": ref, "cfg": cfg, "row": row, "published": published, "comm": comm_bytes_of(cfg, row)})
         print(f"traced {ref['id']} ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
     return out
 
@@ -80,7 +67,7 @@ def _error(pts: list[dict], top: float, launch: float) -> float:
 
     by_source: dict[str, list[float]] = {}
     for p in pts:
-        predicted = tokens_per_s_with(p["cfg"], p["row"], {"matmul_top": top, "launch_s": launch})
+        predicted = tokens_per_s_with(p["cfg"], p["row"], p["comm"], {"matmul_top": top, "launch_s": launch})
         by_source.setdefault(p["ref"]["source"], []).append(abs(math.log(predicted / p["published"])))
     return statistics.fmean(statistics.median(errors) for errors in by_source.values())
 
@@ -104,8 +91,8 @@ def main(argv=None) -> int:
         train = [p for p in pts if p["ref"]["source"] != source]
         fold = fit(train) if train else (top, launch)
         for p in (p for p in pts if p["ref"]["source"] == source):
-            inside = tokens_per_s_with(p["cfg"], p["row"], {"matmul_top": top, "launch_s": launch})
-            outside = tokens_per_s_with(p["cfg"], p["row"], {"matmul_top": fold[0], "launch_s": fold[1]})
+            inside = tokens_per_s_with(p["cfg"], p["row"], p["comm"], {"matmul_top": top, "launch_s": launch})
+            outside = tokens_per_s_with(p["cfg"], p["row"], p["comm"], {"matmul_top": fold[0], "launch_s": fold[1]})
             rows.append({"id": p["ref"]["id"], "source": source, "published_tokens_per_s": p["published"],
                          "in_sample_tokens_per_s": round(inside, 1), "out_of_sample_tokens_per_s": round(outside, 1),
                          "fold_matmul_top": fold[0], "fold_launch_s": fold[1], "fit_matmul_top": top,

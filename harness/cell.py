@@ -73,7 +73,7 @@ def run_cell(cfg, spec: dict) -> dict:
     row["run_wall_s"] = time.perf_counter() - t0
     row.setdefault("peak_cpu_rss_bytes", peak_rss_bytes())
     row.update(environment_columns(resolve_device(cfg.device)))
-    if cfg.mode == "train" and row["status"] == "ok" and str(cfg.measure.get("predict", True)).lower() == "true":
+    if cfg.mode == "train" and row["status"] == "ok" and cfg.measure.get("predict", True):
         _predict_training_row(cfg, row)
     if trackers is not None:
         trackers.finish(row)

@@ -48,6 +48,21 @@ def _flat_keys(node: dict | list, prefix: str = "") -> list[str]:
     return keys
 
 
+def compose_config(overrides: list[str]):
+    """The resolved config the CLI builds for these overrides (precision=auto resolved), composed
+    in-process: for tools that predict or recompute cells without launching them, and the tests."""
+    from hydra import compose, initialize_config_dir
+
+    from harness.lr_search import register_resolvers
+    from harness.precision import resolve_in_config
+
+    register_resolvers()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=list(overrides))
+    resolve_in_config(cfg)
+    return cfg
+
+
 def check_keys(argv: list[str]) -> str | None:
     """One-line error for an override of a config key that does not exist (Hydra would print
     its 'not in struct' block), naming the nearest valid keys; else None. Keys added with `+`,

@@ -47,7 +47,7 @@ def overrides_of(row: pd.Series) -> list[str]:
 
 
 def recompute(path: Path, device: str, cpu: str, threads: int) -> str:
-    from harness.calibration import _compose
+    from harness.cli import compose_config
     from harness.predict.cell import training_prediction
     from harness.record.store import read_table, write_frame
 
@@ -57,14 +57,11 @@ def recompute(path: Path, device: str, cpu: str, threads: int) -> str:
         return "skipped (not an ok training row)"
     if device != "all" and row.get("device") != device:
         return f"skipped (device {row.get('device')})"
-    cfg = _compose([*overrides_of(row), "mode=train"])
-    new: dict = {"device": row.get("device"), "device_name": row.get("device_name")}
-    training_prediction(cfg, new)
-    if row.get("device") == "cpu" and (row.get("device_name") != cpu or int(row.get("cpu_threads") or 0) != threads):
-        for key in [k for k in new if k.endswith("_s") or k.endswith("_per_s") or k in
-                    ("predicted_mfu", "predicted_step_ops")]:
-            new[key] = None  # another CPU's time: this machine's profile does not say
-        new["predicted_device"] = f"{row.get('device_name')} (memory only: time needs that CPU's profile)"
+    cfg = compose_config([*overrides_of(row), "mode=train"])
+    new: dict = {"device": row.get("device"), "device_name": row.get("device_name"),
+                 "world_size": row.get("world_size"), "params_trainable": row.get("params_trainable")}
+    this_cpu = row.get("device_name") == cpu and int(row.get("cpu_threads") or 0) == threads
+    training_prediction(cfg, new, time_for_this_cpu=row.get("device") == "cuda" or this_cpu)
     for key in PREDICTED:
         df.loc[df.index[0], key] = new.get(key)
     write_frame(df, path)

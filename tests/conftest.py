@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -30,14 +29,9 @@ GLUE_DIR = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "data" / "gl
 
 def make_cfg(*overrides: str):
     """The resolved config the CLI would build for these overrides (precision=auto resolved)."""
-    from harness.lr_search import register_resolvers
-    from harness.precision import resolve_in_config
+    from harness.cli import compose_config
 
-    register_resolvers()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(overrides))
-    resolve_in_config(cfg)
-    return cfg
+    return compose_config(list(overrides))
 
 
 def run_cli(*args: str, cwd=REPO, env=None) -> subprocess.CompletedProcess:

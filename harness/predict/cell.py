@@ -148,12 +148,13 @@ def _time_columns(step, cfg, profile: Profile, peak_flops: float | None, batch: 
             "predicted_host_bound_s": t.host_bound_s, "predicted_step_ops": len(step.ops)}
 
 
-def training_prediction(cfg, row: dict) -> None:
+def training_prediction(cfg, row: dict, time_for_this_cpu: bool = True) -> None:
     """The traced prediction for the device a training row ran on, written into the row beside
     what was measured: a GPU of gpus.py by its device name, or this CPU's measured profile at the
     run's thread count. Under DDP / FSDP, per process, as predict mode gives it. A device the
-    predictor does not know leaves the columns null, with a warning; on a CPU whose profile is not
-    cached and may not be measured now (PEFT_BENCH_CPU_PROFILE=cached), memory only."""
+    predictor does not know leaves the columns null, with a warning. Memory only on a CPU row
+    whose CPU is not this one (`time_for_this_cpu=False`: this machine's profile does not say),
+    or whose profile is not cached and may not be measured now (PEFT_BENCH_CPU_PROFILE=cached)."""
     import os
 
     from harness.predict.cpu_profile import cached_cpu_profile, cpu_profile
@@ -177,6 +178,9 @@ def training_prediction(cfg, row: dict) -> None:
                predicted_seq_len_source=source)
     if on_gpu:
         profile = gpu_profile(target)
+    elif not time_for_this_cpu:
+        row["predicted_device"] = f"{row.get('device_name')} (memory only: time needs that CPU's profile)"
+        return
     elif os.environ.get("PEFT_BENCH_CPU_PROFILE") == "cached":
         profile = cached_cpu_profile()
     else:
@@ -191,17 +195,22 @@ def training_prediction(cfg, row: dict) -> None:
              row.get("peak_gpu_mem_allocated_bytes"))
 
 
-def tokens_per_s_with(cfg, row: dict, constants: dict[str, float]) -> float:
-    """A predict row's tokens/s again, with other GPU constants (the calibration's fits): the
-    traced step comes from this process's cache."""
+def comm_bytes_of(cfg, row: dict) -> int:
+    """The bytes a predict row's step communicates between its GPUs (per_gpu's)."""
     target = gpu(cfg.predict.gpu)
     step = _trace_for(cfg, int(cfg.train.batch_size), int(row["predicted_seq_len"]))
-    gpus, distributed = int(cfg.predict.gpus), cfg.train.get("distributed")
-    _, comm_bytes = per_gpu(memory.columns(step, cfg.precision.name, target), distributed, gpus, target,
-                            4 * int(row["params_trainable"]))
+    return per_gpu(memory.columns(step, cfg.precision.name, target), cfg.train.get("distributed"),
+                   int(cfg.predict.gpus), target, 4 * int(row["params_trainable"]))[1]
+
+
+def tokens_per_s_with(cfg, row: dict, comm_bytes: int, constants: dict[str, float]) -> float:
+    """A predict row's tokens/s again, with other GPU constants (the calibration's fits): the
+    traced step comes from this process's cache, `comm_bytes` from comm_bytes_of."""
+    target = gpu(cfg.predict.gpu)
+    step = _trace_for(cfg, int(cfg.train.batch_size), int(row["predicted_seq_len"]))
     cols = _time_columns(step, cfg, gpu_profile(target, constants), target.peak_flops, int(cfg.train.batch_size),
-                         int(row["predicted_seq_len"]), float(row["predicted_mean_seq_len"]), comm_bytes, gpus,
-                         target.interconnect_gbps)
+                         int(row["predicted_seq_len"]), float(row["predicted_mean_seq_len"]), comm_bytes,
+                         int(cfg.predict.gpus), target.interconnect_gbps)
     return cols["predicted_train_tokens_per_s"]
 
 

@@ -7,14 +7,13 @@ both use it.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass
 
 import torch
 
 from harness.methods import get_method, parse_args
-from harness.precision import get_precision
+from harness.precision import autocast_for
 from harness.predict import memory
 from harness.predict.profile import Profile
 from harness.predict.step_time import step_time
@@ -34,11 +33,6 @@ class Check:
     @property
     def ratio(self) -> float:
         return self.predicted_s / self.measured_s
-
-
-def _autocast(precision: str, device: torch.device):
-    dtype = get_precision(precision).autocast_dtype
-    return (lambda: torch.autocast(device.type, dtype=dtype)) if dtype else contextlib.nullcontext
 
 
 def measure_steps(model, batch: dict, autocast, device: torch.device, steps: int = 5, warmup: int = 2,
@@ -88,7 +82,7 @@ def check_step(model_cfg, task_name: str, method_cfg, precision: str, batch_size
     measured_mem = None
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)
-    measured = measure_steps(model, batch, _autocast(precision, dev), dev, steps=steps, foreach=foreach)
+    measured = measure_steps(model, batch, autocast_for(precision, dev), dev, steps=steps, foreach=foreach)
     if dev.type == "cuda":
         measured_mem = torch.cuda.max_memory_allocated(dev)
     return Check(predicted.seconds, measured, predicted_mem, measured_mem, predicted.by_class, len(traced.ops))

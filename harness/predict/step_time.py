@@ -51,8 +51,7 @@ def op_seconds(ops: OpTable, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     view = ops.cls == VIEW
     work[view] = 0.0
     if profile.kind == "cpu":
-        factors = getattr(profile, "work_factor", {"16bit": 1.0, "fp32": 1.0})
-        work = work * np.where(ops.sixteen_bit, factors["16bit"], factors["fp32"])
+        work = work * np.where(ops.sixteen_bit, profile.work_factor["16bit"], profile.work_factor["fp32"])
         host = np.full(len(ops), profile.per_op_s)
         return work + host, host
     launches = np.where(ops.foreach_tensors > 0, np.ceil(ops.foreach_tensors / FOREACH_TENSORS_PER_LAUNCH),
