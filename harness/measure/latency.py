@@ -25,6 +25,18 @@ def _median_forward_ms(model, batch: dict, repeats: int, device: torch.device, a
     return statistics.median(times)
 
 
+def _base_model(peft_model):
+    """The model without its adapter, and the context that switches the adapter off. Prompt
+    learning leaves the base model untouched (the prompts enter through the wrapper's forward), so
+    the base is timed directly: peft's disable_adapter() for prompt learning also swaps
+    prepare_inputs_for_generation, which a classification model does not have (peft 0.21:
+    UnboundLocalError on LlamaForSequenceClassification)."""
+    config = getattr(peft_model, "active_peft_config", None)
+    if config is not None and config.is_prompt_learning:
+        return peft_model.get_base_model(), contextlib.nullcontext()
+    return peft_model, peft_model.disable_adapter()
+
+
 def measure_latency(model, vocab_size: int, batch_size: int, seq_len: int, repeats: int,
                     device: torch.device, mergeable: bool, autocast=contextlib.nullcontext) -> dict:
     """Median forward ms for base / adapted / merged, under the run's autocast; ratios to base."""
@@ -38,9 +50,9 @@ def measure_latency(model, vocab_size: int, batch_size: int, seq_len: int, repea
     was_training = model.training
     model.eval()
     is_peft = hasattr(model, "disable_adapter")
-    base_ctx = model.disable_adapter() if is_peft else contextlib.nullcontext()
+    base, base_ctx = _base_model(model) if is_peft else (model, contextlib.nullcontext())
     with base_ctx:
-        cols["latency_base_ms"] = _median_forward_ms(model, batch, repeats, device, autocast)
+        cols["latency_base_ms"] = _median_forward_ms(base, batch, repeats, device, autocast)
     cols["latency_adapted_ms"] = _median_forward_ms(model, batch, repeats, device, autocast)
     if is_peft and mergeable:
         model.base_model.merge_adapter()

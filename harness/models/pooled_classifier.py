@@ -89,11 +89,6 @@ class PooledClassifier(nn.Module):
     def dtype(self) -> torch.dtype:
         return self.encoder_model.dtype
 
-    def prepare_inputs_for_generation(self, *args, **kwargs):
-        """Never called: a classifier does not generate. peft's prompt-learning `disable_adapter`
-        swaps this attribute, so it must exist."""
-        raise NotImplementedError("a sequence classifier does not generate")
-
     def get_input_embeddings(self) -> nn.Module:
         return self.encoder_model.get_input_embeddings()
 
