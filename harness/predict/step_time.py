@@ -30,7 +30,7 @@ import numpy as np
 from harness.predict.op_costs import ATTENTION, CLASSES, FOREACH_TENSORS_PER_LAUNCH, MATMUL, OPTIMIZER, VIEW, OpTable
 from harness.predict.profile import Profile
 
-VERSION = "trace-roofline-1"  # the predictor's version, recorded in every row it predicts
+VERSION = "trace-roofline-2"  # the predictor's version, recorded in every row it predicts
 
 
 @dataclass

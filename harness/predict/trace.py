@@ -241,6 +241,54 @@ def _flash_causal(ops: OpTable) -> OpTable:
     return replace(ops, flops=ops.flops / (1 + halve), outputs=ops.outputs / (1 + halve))
 
 
+class CudaAutocastRules(torch.overrides.TorchFunctionMode):
+    """CUDA's autocast rules where they differ from the CPU's, over the CPU's autocast: on a GPU,
+    autocast runs the normalisations, softmax and the transcendental pointwise ops in fp32 (its
+    fp32 and fp32_set_opt_dtype lists, torch/csrc/autograd/autocast_mode.cpp), casting their
+    16-bit inputs up; the CPU's lists keep them in 16 bits. What a step keeps differs: a post-LN
+    encoder's residual stream and every LayerNorm output are fp32 on a GPU, and each linear layer
+    after one saves its own 16-bit copy of its input. torch.autocast("cuda") switches itself off
+    without a GPU, and a fake CUDA tensor cannot be sliced on a CPU-only build, so the trace keeps
+    CPU tensors and applies these rules here. (The losses are fp32 on both.)"""
+
+    UPCAST = {torch.nn.functional.layer_norm, torch.layer_norm, torch.nn.functional.group_norm, torch.group_norm,
+              torch.exp, torch.Tensor.exp, torch.log, torch.Tensor.log, torch.log1p, torch.Tensor.log1p,
+              torch.expm1, torch.Tensor.expm1, torch.pow, torch.Tensor.pow, torch.rsqrt, torch.Tensor.rsqrt,
+              torch.reciprocal, torch.Tensor.reciprocal, torch.nn.functional.softplus}
+    FP32_OUTPUT = {torch.nn.functional.softmax, torch.softmax, torch.Tensor.softmax,
+                   torch.nn.functional.log_softmax, torch.log_softmax, torch.Tensor.log_softmax}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if torch.is_autocast_enabled("cpu"):
+            if func in self.UPCAST:
+                args, kwargs = _to_fp32(args), _to_fp32(kwargs)
+            elif func in self.FP32_OUTPUT and kwargs.get("dtype") is None and _sixteen_bit(args[0]):
+                kwargs = {**kwargs, "dtype": torch.float32}
+        return func(*args, **kwargs)
+
+
+def _sixteen_bit(x) -> bool:
+    return isinstance(x, torch.Tensor) and x.dtype in (torch.bfloat16, torch.float16)
+
+
+def _to_fp32(value):
+    if _sixteen_bit(value):
+        return value.float()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_fp32(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_fp32(v) for k, v in value.items()}
+    return value
+
+
+@contextlib.contextmanager
+def autocast_rules(dtype: torch.dtype, gpu: bool):
+    """The precision's autocast as the target device runs it (on a GPU: CudaAutocastRules)."""
+    with torch.autocast("cpu", dtype=dtype), (CudaAutocastRules() if gpu else contextlib.nullcontext()):
+        yield
+
+
 @contextlib.contextmanager
 def gpu_kernels():
     """Trace attention and dropout as a GPU runs them.
@@ -287,7 +335,7 @@ def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_le
     traced_size = quantisable[0].element_size() if quantisable else 4
     model = fakeify(model, mode)
     autocast_dtype = get_precision(precision).autocast_dtype
-    autocast = (lambda: torch.autocast("cpu", dtype=autocast_dtype)) if autocast_dtype else contextlib.nullcontext
+    autocast = (lambda: autocast_rules(autocast_dtype, gpu)) if autocast_dtype else contextlib.nullcontext
     kernels = gpu_kernels() if gpu else contextlib.nullcontext()
     with mode, kernels:
         batch = fake_batch(task, model.config if hasattr(model, "config") else None, batch_size, seq_len)

@@ -79,8 +79,11 @@ def collapse_missing(groups: list[tuple[str | tuple[str, str], pd.DataFrame]]) -
     lines = []
     for reason, per_group in by_reason.items():
         shown, _, key = reason.partition("\0")
-        cells = "; ".join(f"{', '.join(items)} ({group})" if group else ", ".join(items)
-                          for group, items in per_group.items())
+        by_items: dict[tuple, list[str]] = {}  # groups missing the same items are named together
+        for group, items in per_group.items():
+            by_items.setdefault(tuple(items), []).append(group)
+        cells = "; ".join(f"{', '.join(items)} ({', '.join(groups)})" if any(groups) else ", ".join(items)
+                          for items, groups in by_items.items())
         lines.append(f"{MISSING} {shown}: {cells}" + (f" — e.g. {example[key]}" if example.get(key) else ""))
     return lines
 

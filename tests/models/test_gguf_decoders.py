@@ -133,17 +133,19 @@ def test_count_mode_reads_the_gguf_config(model, params, tmp_path):
 def test_p_tuning_v2_on_a_decoders_classification_head_runs_in_every_mode(tmp_path):
     """transformers 5 names a decoder's cache argument `cache`; the prefix must still reach the
     layers and the head, in count, predict and train mode alike (an ok training row means the
-    prefix's values moved: the harness records no_learning otherwise)."""
+    prefix's values moved: the harness records no_learning otherwise). The latency pass times the
+    base without the prompts (peft's disable_adapter cannot, on a classifier)."""
     from harness.record.store import load_results
 
     for mode in ("count", "predict", "train"):
         out = run_cli(f"mode={mode}", "model=llama_ladder_xs", "method=p_tuning_v2", "task=glue/rte",
                       f"data.glue_dir={GLUE_DIR}", "data.max_train_samples=32", "data.max_eval_samples=16",
-                      "train.batch_size=8", "train.epochs=2", "measure.latency_repeats=0",
-                      f"results_dir={tmp_path / mode}", env={"HF_HUB_OFFLINE": "1"})
+                      "train.batch_size=8", "train.epochs=2", "measure.latency_repeats=1",
+                      "measure.latency_seq_len=16", f"results_dir={tmp_path / mode}", env={"HF_HUB_OFFLINE": "1"})
         row = load_results(tmp_path / mode).iloc[0]
         assert row["status"] == "ok", (mode, row["error"], out.stderr[-1500:])
         assert row["params_trainable"] == 16 * 2 * 2 * 64 + 2 * 64  # 16 virtual tokens x k,v x 2 layers, + head
+    assert row["latency_base_ms"] > 0 and row["latency_adapted_ms"] > 0
 
 
 def test_glue_classification_uses_the_architectures_own_head(smollm2):

@@ -55,6 +55,21 @@ def test_runs_at_different_precisions_are_separate_rows_never_one_mean():
     assert "- Precision: bf16, fp32" in to_markdown(report)
 
 
+def test_another_model_stands_beside_the_primary_one_and_stays_out_of_its_tables():
+    rows = glue_rows()
+    decoder = rows[(rows["method"] == "lora") & (rows["task"] == "glue/mrpc") & (rows["seed"] == 1)].copy()
+    decoder["model"], decoder["run_id"] = "smollm2_135m", "decoder"
+    decoder["metric_accuracy"], decoder["train_examples"], decoder["train_examples_full"] = 0.7, 1024, 3668
+    report = glue_methods.build(pd.concat([rows, decoder], ignore_index=True))
+    assert not any("smollm2" in r[0] for g in report.grids[:2] for r in g.rows)  # the paper's tables: MiniLM's
+    beside = next(g for g in report.grids if g.caption.startswith("Other models beside minilm_l6"))
+    assert beside.columns == ["Method", "Model", "# Params", "MRPC Acc"]  # only the task the decoder ran
+    mine, ref = beside.rows[0], beside.rows[1]
+    assert mine[:2] == ["lora r=8", "smollm2_135m (fp32)"] and mine[3] == "70.00"
+    assert ref[1] == "minilm_l6 (fp32, recipe lr)" and ref[3] != mine[3]
+    assert "smollm2_135m: trained on 1,024 of 3,668 (MRPC) training examples" in beside.footnotes[0]
+
+
 def test_runs_on_a_gpu_are_separate_rows_from_the_same_runs_on_a_cpu_in_every_table():
     from harness.report.tables import method_properties
 

@@ -270,7 +270,66 @@ def reproduced_grid(rows: pd.DataFrame, caption: str, warned: list, collapsed: b
         if values:
             best = max(v for _, v in values)
             bold |= {(r, col + 2) for r, v in values if v == best}
+    # a task no row ran has no column: the grid names it once (render.visible), not per row
+    ran = {COLUMNS[c][0].split()[0] for c in range(len(COLUMNS)) if any(row[c] is not None for row in numeric)}
+    missing = [(label, group) for label, group in missing if label[0] in ran]
     return Grid(caption, columns, body, bold, collapse_missing(missing), collapsed=collapsed), reproduced
+
+
+def primary_model(rows: pd.DataFrame) -> str | None:
+    """The model the comparison is about: the one with the most finished runs. The paper's side by
+    side, the ranking and the learning-rate tables are its; other models stand beside it."""
+    ok = rows[rows["status"] == "ok"]
+    return None if ok.empty else str(ok["model"].value_counts().sort_index().idxmax())
+
+
+def training_note(model: str, rows: pd.DataFrame) -> str:
+    """'smollm2_135m: trained on 1,024 of 3,668 examples (MRPC), ...; 2 epochs; batch 16; seeds 1;
+    learning rate: each method's recipe' from the rows themselves."""
+    ok = rows[rows["status"] == "ok"]
+    parts = []
+    for header, task, _, _ in COLUMNS:
+        mine = ok[ok["task"] == task]
+        if mine.empty or header in ("MNLI mm", "QQP F1"):
+            continue
+        used, full = mine["train_examples"].max(), mine["train_examples_full"].max()
+        name = header.split()[0]
+        parts.append(f"{used:,.0f} of {full:,.0f} ({name})" if pd.notna(full) and full > used else f"all {used:,.0f} ({name})")
+    span = lambda col: "/".join(f"{v:g}" for v in sorted(ok[col].dropna().unique()))  # noqa: E731
+    rates = "each method's recipe" if ok["stage"].isna().all() else "chosen on dev"
+    return (f"{model}: trained on {', '.join(parts)} training examples; {span('epochs')} epochs; batch "
+            f"{span('batch_size')}; seeds {span('seed')}; learning rate: {rates}; whole dev sets.")
+
+
+def beside_grid(others: pd.DataFrame, tuned: pd.DataFrame, untuned: pd.DataFrame, primary: str,
+                warned: list) -> Grid | None:
+    """The other models' rows (a pretrained decoder, say), each above the primary model's row of
+    the same method on the same kind of device, over the tasks the other models ran."""
+    ok = others[others["status"] == "ok"]
+    if ok.empty:
+        return None
+    keep = [i for i, c in enumerate(COLUMNS) if c[1] in set(ok["task"]) and ok[c[2]].notna().any()]
+    missing: list = []
+
+    def line(method: str, where: str, group: pd.DataFrame) -> list[str]:
+        cells, _ = method_cells(group, where, missing, warned)
+        return [method, where, human_params(budget_params(group))] + [cells[i] for i in keep]
+
+    body = []
+    for label, mine in ok.groupby("method_label", sort=True):
+        for (model, precision), group in others[others["method_label"] == label].groupby(["model", "precision"]):
+            body.append(line(label, f"{model} ({precision})", group))
+        devices = set(mine["device"].dropna())
+        for source, pool in (("lr chosen on dev", tuned), ("recipe lr", untuned)):
+            ref = pool[(pool["method_label"] == label) & (pool["model"] == primary) & pool["device"].isin(devices)]
+            if not ref.empty:
+                body += [line("", f"{primary} ({precision}, {source})", group)
+                         for precision, group in ref.groupby("precision", sort=True)]
+                break
+    footnotes = [training_note(model, group) for model, group in ok.groupby("model", sort=True)]
+    footnotes.append(f"{primary}: the rows of the tables above (whole training sets).")
+    return Grid(f"Other models beside {primary} (same method, same kind of device)",
+                ["Method", "Model", "# Params"] + [COLUMNS[i][0] for i in keep], body, footnotes=footnotes)
 
 
 def build(df: pd.DataFrame) -> Report:
@@ -279,7 +338,9 @@ def build(df: pd.DataFrame) -> Report:
     rows = train_rows(df)
     rows = precision_on_device(rows[rows["task"].fillna("").str.startswith("glue/")
                                     & ~rows["random_init"].fillna(False).astype(bool)])
-    tuned, untuned = comparison_rows(rows)
+    primary = primary_model(rows)
+    others = rows[rows["model"] != primary]
+    tuned, untuned = comparison_rows(rows[rows["model"] == primary])
     grids, warned = [], []
     reproduced: dict[str, dict] = {}
     if not tuned.empty:
@@ -296,6 +357,9 @@ def build(df: pd.DataFrame) -> Report:
             for ref, value in cols.items():
                 reproduced.setdefault(label, {}).setdefault(ref, value)
     grids.append(side_by_side(reproduced))
+    beside = beside_grid(others, tuned, untuned, primary, warned)
+    if beside is not None:
+        grids.append(beside)
     agreement = ranking_grid(tuned if not tuned.empty else untuned)
     if agreement is not None:
         grids.append(agreement)
