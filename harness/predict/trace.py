@@ -241,7 +241,7 @@ def _flash_causal(ops: OpTable) -> OpTable:
     return replace(ops, flops=ops.flops / (1 + halve), outputs=ops.outputs / (1 + halve))
 
 
-class CudaAutocastRules(torch.overrides.TorchFunctionMode):
+class CudaAutocastRules:
     """CUDA's autocast rules where they differ from the CPU's, over the CPU's autocast: on a GPU,
     autocast runs the normalisations, softmax and the transcendental pointwise ops in fp32 (its
     fp32 and fp32_set_opt_dtype lists, torch/csrc/autograd/autocast_mode.cpp), casting their
@@ -249,23 +249,43 @@ class CudaAutocastRules(torch.overrides.TorchFunctionMode):
     encoder's residual stream and every LayerNorm output are fp32 on a GPU, and each linear layer
     after one saves its own 16-bit copy of its input. torch.autocast("cuda") switches itself off
     without a GPU, and a fake CUDA tensor cannot be sliced on a CPU-only build, so the trace keeps
-    CPU tensors and applies these rules here. (The losses are fp32 on both.)"""
+    CPU tensors and wraps these functions while it runs (a torch-function mode would not reach a
+    checkpointed layer's recomputation in backward). The losses are fp32 on both."""
 
-    UPCAST = {torch.nn.functional.layer_norm, torch.layer_norm, torch.nn.functional.group_norm, torch.group_norm,
-              torch.exp, torch.Tensor.exp, torch.log, torch.Tensor.log, torch.log1p, torch.Tensor.log1p,
-              torch.expm1, torch.Tensor.expm1, torch.pow, torch.Tensor.pow, torch.rsqrt, torch.Tensor.rsqrt,
-              torch.reciprocal, torch.Tensor.reciprocal, torch.nn.functional.softplus}
-    FP32_OUTPUT = {torch.nn.functional.softmax, torch.softmax, torch.Tensor.softmax,
-                   torch.nn.functional.log_softmax, torch.log_softmax, torch.Tensor.log_softmax}
+    UPCAST = [(torch.nn.functional, "layer_norm"), (torch, "layer_norm"), (torch.nn.functional, "group_norm"),
+              (torch, "group_norm"), (torch.nn.functional, "softplus"),
+              *((owner, name) for name in ("exp", "log", "log1p", "expm1", "pow", "rsqrt", "reciprocal")
+                for owner in (torch, torch.Tensor)), (torch.Tensor, "__pow__")]
+    FP32_OUTPUT = [(owner, name) for name in ("softmax", "log_softmax")
+                   for owner in (torch.nn.functional, torch, torch.Tensor)]
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
+    def __enter__(self):
+        self.originals = [(owner, name, getattr(owner, name)) for owner, name in self.UPCAST + self.FP32_OUTPUT]
+        for owner, name, original in self.originals:
+            wrap = _upcast if (owner, name) in self.UPCAST else _fp32_output
+            setattr(owner, name, wrap(original))
+        return self
+
+    def __exit__(self, *exc):
+        for owner, name, original in self.originals:
+            setattr(owner, name, original)
+
+
+def _upcast(original):
+    def call(*args, **kwargs):
         if torch.is_autocast_enabled("cpu"):
-            if func in self.UPCAST:
-                args, kwargs = _to_fp32(args), _to_fp32(kwargs)
-            elif func in self.FP32_OUTPUT and kwargs.get("dtype") is None and _sixteen_bit(args[0]):
-                kwargs = {**kwargs, "dtype": torch.float32}
-        return func(*args, **kwargs)
+            args, kwargs = _to_fp32(args), _to_fp32(kwargs)
+        return original(*args, **kwargs)
+    return call
+
+
+def _fp32_output(original):
+    def call(input, *args, **kwargs):
+        given = kwargs.get("dtype") is not None or any(isinstance(a, torch.dtype) for a in args)
+        if torch.is_autocast_enabled("cpu") and not given and _sixteen_bit(input):
+            kwargs = {**kwargs, "dtype": torch.float32}
+        return original(input, *args, **kwargs)
+    return call
 
 
 def _sixteen_bit(x) -> bool:
@@ -283,13 +303,6 @@ def _to_fp32(value):
 
 
 @contextlib.contextmanager
-def autocast_rules(dtype: torch.dtype, gpu: bool):
-    """The precision's autocast as the target device runs it (on a GPU: CudaAutocastRules)."""
-    with torch.autocast("cpu", dtype=dtype), (CudaAutocastRules() if gpu else contextlib.nullcontext()):
-        yield
-
-
-@contextlib.contextmanager
 def gpu_kernels():
     """Trace attention and dropout as a GPU runs them.
     - SDPA: on the CPU, an attention with a padding mask or dropout falls back to the math path,
@@ -298,7 +311,9 @@ def gpu_kernels():
       On fake tensors only shapes matter, so the call is routed to the CPU's fused kernel (what
       the GPU's keeps; the mask, built by the model before the call, is still traced).
     - dropout: the CPU draws a mask in the input's dtype (bernoulli_, then a multiply) and keeps
-      it; a GPU's fused native_dropout keeps a 1-byte bool mask."""
+      it; a GPU's fused native_dropout keeps a 1-byte bool mask.
+    - autocast: CUDA's rules over the CPU's (CudaAutocastRules), for the whole step, so that a
+      checkpointed layer's recomputation in backward follows them too."""
     functional = torch.nn.functional
     original, original_dropout = functional.scaled_dot_product_attention, functional.dropout
 
@@ -316,7 +331,8 @@ def gpu_kernels():
 
     functional.scaled_dot_product_attention, functional.dropout = fused, dropout
     try:
-        yield
+        with CudaAutocastRules():
+            yield
     finally:
         functional.scaled_dot_product_attention, functional.dropout = original, original_dropout
 
@@ -335,7 +351,7 @@ def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_le
     traced_size = quantisable[0].element_size() if quantisable else 4
     model = fakeify(model, mode)
     autocast_dtype = get_precision(precision).autocast_dtype
-    autocast = (lambda: autocast_rules(autocast_dtype, gpu)) if autocast_dtype else contextlib.nullcontext
+    autocast = (lambda: torch.autocast("cpu", dtype=autocast_dtype)) if autocast_dtype else contextlib.nullcontext
     kernels = gpu_kernels() if gpu else contextlib.nullcontext()
     with mode, kernels:
         batch = fake_batch(task, model.config if hasattr(model, "config") else None, batch_size, seq_len)

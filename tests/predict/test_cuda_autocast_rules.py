@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch._subclasses.fake_tensor import FakeTensorMode
 
-from harness.predict.trace import autocast_rules
+from harness.predict.trace import gpu_kernels
 
 BF16 = torch.bfloat16
 OPS = {
@@ -53,13 +53,29 @@ def test_the_gpu_traces_autocast_gives_each_op_cudas_dtype(name):
     except RuntimeError as e:  # a build whose fake CUDA tensors cannot run the op
         pytest.skip(f"torch's CUDA autocast cannot run here: {e}")
     x, w = torch.randn(4, 8, dtype=BF16), torch.randn(8, 8, dtype=BF16)
-    with autocast_rules(BF16, gpu=True):
+    with gpu_kernels(), torch.autocast("cpu", dtype=BF16):
         assert OPS[name](x, w).dtype == expected
 
 
 def test_the_cpu_keeps_normalisations_in_16_bits_where_cuda_does_not():
     x, w = torch.randn(4, 8, dtype=BF16), torch.randn(8, dtype=BF16)
-    with autocast_rules(BF16, gpu=False):
+    with torch.autocast("cpu", dtype=BF16):
         assert F.layer_norm(x, (8,), w, w).dtype == BF16 and F.softmax(x, -1).dtype == BF16
-    with autocast_rules(BF16, gpu=True):
+    with gpu_kernels(), torch.autocast("cpu", dtype=BF16):
         assert F.layer_norm(x, (8,), w, w).dtype == torch.float32 and F.softmax(x, -1).dtype == torch.float32
+
+
+def test_a_checkpointed_layernorm_model_traces_under_cudas_rules():
+    """Checkpointing recomputes each layer in backward under the autocast state it saved; the
+    rules must hold there too, or the recomputed LayerNorm outputs differ from the forward's."""
+    from harness.predict import cell as predict_cell
+    from tests.conftest import make_cfg
+
+    rows = {}
+    for checkpointed in (False, True):
+        cfg = make_cfg("mode=predict", "model=minilm_l6", "task=glue/rte", "method=lora", "precision=bf16",
+                       "predict.seq_len=64", "train.batch_size=8", "predict.gpu=H100",
+                       f"train.gradient_checkpointing={str(checkpointed).lower()}")
+        rows[checkpointed] = {}
+        predict_cell.predict_cell(cfg, rows[checkpointed])
+    assert 0 < rows[True]["predicted_mem_activations_bytes"] < rows[False]["predicted_mem_activations_bytes"]
