@@ -67,7 +67,8 @@ def test_another_model_stands_beside_the_primary_one_and_stays_out_of_its_tables
     mine, ref = beside.rows[0], beside.rows[1]
     assert mine[:2] == ["lora r=8", "smollm2_135m (fp32)"] and mine[3] == "70.00"
     assert ref[1] == "minilm_l6 (fp32, recipe lr)" and ref[3] != mine[3]
-    assert "smollm2_135m: trained on 1,024 of 3,668 (MRPC) training examples" in beside.footnotes[0]
+    assert beside.footnotes[0].startswith("smollm2_135m: training examples 1,024 of 3,668 (MRPC); 3 epochs")
+    assert beside.footnotes[1].startswith("minilm_l6: training examples")
 
 
 def test_runs_on_a_gpu_are_separate_rows_from_the_same_runs_on_a_cpu_in_every_table():

@@ -284,7 +284,7 @@ def primary_model(rows: pd.DataFrame) -> str | None:
 
 
 def training_note(model: str, rows: pd.DataFrame) -> str:
-    """'smollm2_135m: trained on 1,024 of 3,668 examples (MRPC), ...; 2 epochs; batch 16; seeds 1;
+    """'smollm2_135m: training examples 1,024 of 3,668 (MRPC), ...; 2 epochs; batch 16; seed 1;
     learning rate: each method's recipe' from the rows themselves."""
     ok = rows[rows["status"] == "ok"]
     parts = []
@@ -295,10 +295,14 @@ def training_note(model: str, rows: pd.DataFrame) -> str:
         used, full = mine["train_examples"].max(), mine["train_examples_full"].max()
         name = header.split()[0]
         parts.append(f"{used:,.0f} of {full:,.0f} ({name})" if pd.notna(full) and full > used else f"all {used:,.0f} ({name})")
-    span = lambda col: "/".join(f"{v:g}" for v in sorted(ok[col].dropna().unique()))  # noqa: E731
+
+    def span(col: str) -> str:
+        return "/".join(f"{v:g}" for v in sorted(ok[col].dropna().unique()))
+
     rates = "each method's recipe" if ok["stage"].isna().all() else "chosen on dev"
-    return (f"{model}: trained on {', '.join(parts)} training examples; {span('epochs')} epochs; batch "
-            f"{span('batch_size')}; seeds {span('seed')}; learning rate: {rates}; whole dev sets.")
+    seeds = ok["seed"].nunique()
+    return (f"{model}: training examples {', '.join(parts)}; {span('epochs')} epochs; batch {span('batch_size')}; "
+            f"{'seed' if seeds == 1 else 'seeds'} {span('seed')}; learning rate: {rates}; whole dev sets.")
 
 
 def beside_grid(others: pd.DataFrame, tuned: pd.DataFrame, untuned: pd.DataFrame, primary: str,
@@ -309,13 +313,14 @@ def beside_grid(others: pd.DataFrame, tuned: pd.DataFrame, untuned: pd.DataFrame
     if ok.empty:
         return None
     keep = [i for i, c in enumerate(COLUMNS) if c[1] in set(ok["task"]) and ok[c[2]].notna().any()]
+    tasks = {COLUMNS[i][1] for i in keep}
     missing: list = []
 
     def line(method: str, where: str, group: pd.DataFrame) -> list[str]:
         cells, _ = method_cells(group, where, missing, warned)
         return [method, where, human_params(budget_params(group))] + [cells[i] for i in keep]
 
-    body = []
+    body, shown = [], []
     for label, mine in ok.groupby("method_label", sort=True):
         for (model, precision), group in others[others["method_label"] == label].groupby(["model", "precision"]):
             body.append(line(label, f"{model} ({precision})", group))
@@ -325,11 +330,14 @@ def beside_grid(others: pd.DataFrame, tuned: pd.DataFrame, untuned: pd.DataFrame
             if not ref.empty:
                 body += [line("", f"{primary} ({precision}, {source})", group)
                          for precision, group in ref.groupby("precision", sort=True)]
+                shown.append(ref)
                 break
-    footnotes = [training_note(model, group) for model, group in ok.groupby("model", sort=True)]
-    footnotes.append(f"{primary}: the rows of the tables above (whole training sets).")
+    notes = [training_note(model, group) for model, group in ok.groupby("model", sort=True)]
+    if shown:
+        primary_rows = pd.concat(shown)
+        notes.append(training_note(primary, primary_rows[primary_rows["task"].isin(tasks)]))
     return Grid(f"Other models beside {primary} (same method, same kind of device)",
-                ["Method", "Model", "# Params"] + [COLUMNS[i][0] for i in keep], body, footnotes=footnotes)
+                ["Method", "Model", "# Params"] + [COLUMNS[i][0] for i in keep], body, footnotes=notes)
 
 
 def build(df: pd.DataFrame) -> Report:
