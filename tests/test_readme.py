@@ -34,3 +34,16 @@ def test_the_readmes_commands_name_configs_that_exist():
 def test_the_headline_table_is_generated_from_the_committed_rows():
     df, _ = current_semantics(load_results(REPO / "results"))
     assert readme_block(README) == table(df), "regenerate: python -m harness.report --readme README.md"
+
+
+def test_the_gpu_rows_memory_accuracy_in_the_readme_is_what_the_committed_rows_give():
+    """README and docs/predict_mode.md quote the predictor's allocated-memory error on this
+    project's own GPU rows; recomputing the rows' predictions (harness.recompute) must update them."""
+    df = load_results(REPO / "results")
+    gpu = df[(df["mode"] == "train") & (df["status"] == "ok") & (df["device"] == "cuda")]
+    errors = 100 * (gpu["predicted_mem_total_bytes"] / gpu["peak_gpu_mem_allocated_bytes"] - 1)
+    worst = errors.loc[errors.abs().idxmax()]
+    quoted = f"median {errors.abs().median():.1f} %, worst {worst:+.1f} %".replace("-", "−")
+    assert f"{len(gpu)} H200 runs, allocated memory {quoted}" in " ".join(README.split())
+    docs = " ".join((REPO / "docs" / "predict_mode.md").read_text().split())
+    assert f"**{quoted.replace('median', 'median error', 1)}**" in docs
