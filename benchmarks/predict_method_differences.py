@@ -33,8 +33,8 @@ def main(argv=None) -> int:
     base = None
     for method in METHODS:
         cfg = compose_config(["mode=predict", "task=instruct/alpaca_belle", f"model={args.model}", f"method={method}",
-                        "precision=bf16", f"train.batch_size={args.batch}", f"predict.seq_len={args.seq}",
-                        f"predict.gpu={args.gpu}"])
+                              "precision=bf16", f"train.batch_size={args.batch}", f"predict.seq_len={args.seq}",
+                              f"predict.gpu={args.gpu}"])
         row: dict = {}
         predict_cell(cfg, row)
         tps = row["predicted_train_tokens_per_s"]

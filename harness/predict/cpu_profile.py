@@ -77,7 +77,6 @@ def per_op_seconds() -> float:
     """Seconds per aten op of a training step whose ops do almost no work."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=64)

@@ -36,8 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
-from harness.predict.live_bytes import tensors_of
 from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count, shape_wrapper
+
+from harness.predict.live_bytes import tensors_of
 
 CLASSES = ("matmul", "attention", "elementwise", "copy", "optimizer", "view")
 MATMUL, ATTENTION, ELEMENTWISE, COPY, OPTIMIZER, VIEW = range(len(CLASSES))

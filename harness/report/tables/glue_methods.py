@@ -42,6 +42,8 @@ PUBLISHED_TO_LABEL = {("full_ft", "high"): "full_ft", ("bitfit", "high"): "bitfi
 WARNED = " ⚠"
 EDGE = {"top": "↑ top of grid", "bottom": "↓ bottom of grid"}
 UNSTEADY = "⚠ seeds disagree"
+# a task's second metric: its task is footnoted and summarised under the first one
+SECOND_METRICS = ("MNLI mm", "QQP F1")
 TASKS = {c[1] for c in COLUMNS}
 
 
@@ -70,7 +72,7 @@ def method_cells(rows: pd.DataFrame, label: str, missing: list, warned: list) ->
             means[ref] = sum(values) / len(values)
         else:
             cells.append(MISSING)
-            if header not in ("MNLI mm", "QQP F1"):  # one footnote per task, not per metric
+            if header not in SECOND_METRICS:  # one footnote per task, not per metric
                 missing.append(((header.split()[0], label), task_rows))
     avg = references.glue_average(means)
     cells.append(f"{avg:.2f}" if avg is not None else MISSING)
@@ -290,7 +292,7 @@ def training_note(model: str, rows: pd.DataFrame) -> str:
     parts = []
     for header, task, _, _ in COLUMNS:
         mine = ok[ok["task"] == task]
-        if mine.empty or header in ("MNLI mm", "QQP F1"):
+        if mine.empty or header in SECOND_METRICS:
             continue
         used, full = mine["train_examples"].max(), mine["train_examples_full"].max()
         name = header.split()[0]
