@@ -47,3 +47,19 @@ def test_the_gpu_rows_memory_accuracy_in_the_readme_is_what_the_committed_rows_g
     assert f"{len(gpu)} H200 runs, allocated memory {quoted}" in " ".join(README.split())
     docs = " ".join((REPO / "docs" / "predict_mode.md").read_text().split())
     assert f"**{quoted.replace('median', 'median error', 1)}**" in docs
+
+
+def test_the_cpu_step_time_accuracy_in_the_readme_is_what_the_recorded_benchmarks_give():
+    """The README quotes the recorded CPU step-time benchmark (one and two threads): the larger
+    median and whether every cell is within 20 %."""
+    summaries = []
+    for path in sorted((REPO / "benchmarks" / "results").glob("predict_step_time_cpu_*_thread*.txt")):
+        m = re.search(r"(\d+) cells: median \|error\| ([0-9.]+) %, worst [+-][0-9.]+ %, within 20 %: (\d+)",
+                      path.read_text())
+        summaries.append((int(m.group(1)), float(m.group(2)), int(m.group(3))))
+    assert len(summaries) == 2
+    cells = sum(s[0] for s in summaries)
+    median = max(s[1] for s in summaries)
+    text = " ".join(README.split())
+    assert f"{cells} cells), step time median {median:.1f} %" in text
+    assert ("every cell within 20 %" in text) == all(s[0] == s[2] for s in summaries)

@@ -20,8 +20,9 @@ few seconds and cached (per CPU model, thread count and torch version):
                 64 MB per tensor, the cost of dispatching a 1-element op taken off: small
                 tensors move faster than DRAM, though not at the speed of warm caches (each call
                 takes its operands from a 64 MB pool in turn); the same for GELU (a
-                transcendental: erf) and for dropout's Bernoulli masks (random numbers), which
-                a CPU computes far slower than it moves bytes
+                transcendental: erf) and for dropout's Bernoulli masks (random numbers, drawn in
+                place: read and written, as op_costs counts them), which a CPU computes far
+                slower than it moves bytes
 
     python -m harness.predict.cpu_profile [--threads N] [--force]     (prints the profile)
 """
@@ -39,7 +40,7 @@ import torch
 from harness.predict.op_costs import KINDS
 from harness.predict.profile import MeasuredProfile
 
-VERSION = 11
+VERSION = 12
 # glibc's allocator settings under which a CPU step's time is steady: by default glibc hands
 # large freed blocks back to the kernel and faults their pages in again on the next step,
 # which costs a small model's step up to a third of its time and varies with the process's
@@ -161,7 +162,7 @@ def bandwidth_rates(kind: str) -> list[float]:
     the bytes are those op_costs counts for the op: inputs read and outputs written)."""
     ops = {"stream": (lambda a, b, out: torch.add(a, b), 3),
            "transcendental": (lambda a, b, out: torch.nn.functional.gelu(a), 2),
-           "random": (lambda a, b, out: out.bernoulli_(0.9), 1),
+           "random": (lambda a, b, out: out.bernoulli_(0.9), 2),  # in place: read and written
            "cast": (lambda a, b, out: a.to(torch.bfloat16), 1.5)}
     op, tensors = ops[kind]
     one = torch.ones(1)

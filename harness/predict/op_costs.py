@@ -17,6 +17,9 @@ and AdamW, on fake tensors or real ones.
             entries it picks: twice what it writes
   kernels   1 per op; 0 for views and allocations; a `_foreach_*` op on a GPU launches one
             multi-tensor kernel per FOREACH_TENSORS_PER_LAUNCH tensors
+  passes    an op whose kernel is itself several ops (_safe_softmax, the attention math path's
+            softmax: softmax, a -inf test, a row reduction and a select, each a pass over the
+            scores) is recorded as those ops, through torch's own decomposition of it
   class     matmul, attention, elementwise (incl. reductions), copy (casts, copies, gathers,
             concatenations), optimizer (clipping and AdamW), view (no kernel)
   kind      how the work is done where a CPU's rates differ: a stream (add, mul, copies: bound
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch._decomp import decomposition_table
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry, sdpa_backward_flop_count, sdpa_flop_count, shape_wrapper
 
@@ -62,6 +66,8 @@ _TRANSCENDENTAL_NAMES = ("exp", "log", "erf", "gelu", "silu", "sigmoid", "tanh",
                          "sin", "cos", "norm", "div", "reciprocal", "mish", "softplus", "elu")
 _GATHER = {aten.embedding, aten.nll_loss_forward, aten.nll_loss_backward, aten.index_select, aten.gather,
            aten.nll_loss2d_forward, aten.nll_loss2d_backward}
+# composite kernels that run several passes over their input (ATen calls them one op)
+_MULTI_PASS = {aten._safe_softmax}
 _NO_KERNEL = {aten.empty, aten.empty_like, aten.empty_strided, aten.new_empty, aten.new_empty_strided,
               aten.detach, aten.alias, aten.lift_fresh, aten.set_, aten.resize_, aten._local_scalar_dense,
               aten.lift_fresh_copy, aten._unsafe_view, aten.sym_size, aten.sym_stride, aten.sym_numel, aten.is_same_size}
@@ -182,8 +188,11 @@ class OpCosts(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
         packet = func._overloadpacket
+        if packet in _MULTI_PASS and func in decomposition_table:
+            with self:  # each pass recorded as the op it is
+                return decomposition_table[func](*args, **kwargs)
+        out = func(*args, **kwargs)
         name = packet.__name__
         foreach = name.startswith("_foreach_")
         if func.namespace != "aten":  # prim.device and the like

@@ -30,7 +30,8 @@ import numpy as np
 from harness.predict.op_costs import ATTENTION, CLASSES, FOREACH_TENSORS_PER_LAUNCH, MATMUL, OPTIMIZER, VIEW, OpTable
 from harness.predict.profile import Profile
 
-VERSION = "trace-roofline-2"  # the predictor's version, recorded in every row it predicts
+VERSION = "trace-roofline-3"  # the predictor's version, recorded in every row it predicts
+# 3: CPU costs only (dropout's in-place masks at their bytes, _safe_softmax as its passes); GPU traces as in 2
 
 
 @dataclass
