@@ -2,7 +2,8 @@
 
 1. This GPU's profile, measured: bf16 / fp32 matmul throughput of square matmuls (256 to 8192),
    memory bandwidth (an out-of-place add, 4 KB to 1 GB per tensor) and the host's cost per
-   kernel launch (a chain of tiny adds, synchronised once).
+   kernel launch (a chain of tiny adds, synchronised once); first of all, the cuBLAS workspaces
+   one forward and backward matmul leave allocated (the predictor counts two).
 2. Real training steps of LLaMA-architecture models built from config (random weights: the
    ~1B, ~3B and ~7B shapes of conf/model) x LoRA, QLoRA (when bitsandbytes is there) and full
    fine-tuning (where it fits) x batch sizes and lengths, each timed and its peak
@@ -84,6 +85,22 @@ def gpu_profile_measured(device: torch.device, dry: bool) -> dict:
             "matmul_flops_and_rate": matmul, "bandwidth_bytes_and_rate": bandwidth, "launch_s": launch}
 
 
+def cublas_workspace_of_a_step(device: torch.device) -> int | None:
+    """Bytes the allocator holds after one forward and backward matmul beyond the tensors alive:
+    the cuBLAS workspaces of the two threads (the caller's, autograd's), which the predictor
+    counts (harness/predict/memory.py). Run before any other matmul of the process."""
+    if device.type != "cuda":
+        return None
+    torch.cuda.synchronize(device)
+    base = torch.cuda.memory_allocated(device)
+    w = torch.randn(256, 256, device=device, dtype=torch.bfloat16, requires_grad=True)
+    x = torch.randn(64, 256, device=device, dtype=torch.bfloat16, requires_grad=True)
+    (x @ w).float().sum().backward()
+    torch.cuda.synchronize(device)
+    live = sum(-(-t.numel() * t.element_size() // 512) * 512 for t in (w, x, w.grad, x.grad))
+    return torch.cuda.memory_allocated(device) - base - live
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dry", action="store_true", help="tiny shapes on the CPU: check the script, record nothing")
@@ -104,7 +121,11 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     env = environment_columns(str(device))
     (args.out / "environment.json").write_text(json.dumps(env, default=str, indent=1))
+    workspace = cublas_workspace_of_a_step(device)
     measured = gpu_profile_measured(device, args.dry)
+    measured["cublas_workspace_bytes_of_a_step"] = workspace
+    if workspace is not None:
+        print(f"cuBLAS workspaces after one forward and backward matmul: {workspace / 2 ** 20:.1f} MiB", flush=True)
     (args.out / "profile.json").write_text(json.dumps(measured, indent=1))
     print(f"profile of {measured['device']}: launch {measured['launch_s'] * 1e6:.1f} us, "
           f"largest bf16 matmul {measured['matmul_flops_and_rate']['16bit'][-1][1] / 1e12:.1f} TFLOP/s", flush=True)

@@ -11,9 +11,13 @@ state, activations; harness/predict/live_bytes.py). Added here, each a column of
   live inside its matmul (forward and backward dequantise the weight they multiply by).
 - allocator rounding: torch's CUDA caching allocator rounds every allocation up to 512 bytes
   (c10/cuda/CUDACachingAllocator.cpp, kMinBlockSize); the trace applies it per tensor.
-- cuBLAS workspace: allocated through the caching allocator, so inside
-  torch.cuda.max_memory_allocated(): 4096 KiB x 2 + 16 KiB x 8 per handle before Hopper,
-  32 MiB from Hopper on (PyTorch's CUDA_BLAS default workspace sizes).
+- cuBLAS workspaces: allocated through the caching allocator, so inside
+  torch.cuda.max_memory_allocated(): 4096 KiB x 2 + 16 KiB x 8 before Hopper, 32 MiB from
+  Hopper on (PyTorch's default workspace sizes, aten/src/ATen/cuda/CublasHandlePool.cpp), one
+  per (cuBLAS handle, stream). Handles are per thread, and autograd runs the backward on its
+  own device thread, so a training step holds two: the forward's and the backward's. The 57
+  H200 rows agree (every method was short by 45-76 MiB with one); benchmarks/gpu_calibration.py
+  measures it directly the next time a GPU is lent.
 - reserved: the caching allocator keeps freed blocks for reuse, so its reserved peak exceeds
   the allocated one. Assumed 8 % above allocated, rounded up to its 2 MiB segments: an
   assumption to be calibrated against measured rows (`measure` and `predict` in one sweep).
@@ -49,7 +53,13 @@ def quantised_bytes(precision: str, shapes: list[tuple[int, int]]) -> int:
     return 0
 
 
+# threads that run matmuls in a training step, each with its own cuBLAS handle and workspace:
+# the caller's (forward, optimizer) and autograd's device thread (backward)
+CUBLAS_HANDLES_IN_A_STEP = 2
+
+
 def cublas_workspace_bytes(gpu: GPU) -> int:
+    """One cuBLAS workspace (one handle on one stream) on `gpu`."""
     return 32 * MIB if gpu.name.split("-")[0] in HOPPER_AND_LATER else 4096 * 1024 * 2 + 16 * 1024 * 8
 
 
@@ -73,7 +83,7 @@ def columns(step: StepTrace, precision: str, gpu: GPU | None) -> dict:
         split["weights"] += quantised - traced
         peak += quantised - traced + dequantised
         split["activations"] += dequantised
-    fixed = cublas_workspace_bytes(gpu) if gpu else 0
+    fixed = CUBLAS_HANDLES_IN_A_STEP * cublas_workspace_bytes(gpu) if gpu else 0
     allocated = peak + fixed
     cols = {
         "predicted_mem_weights_bytes": split["weights"], "predicted_mem_grads_bytes": split["gradients"],

@@ -31,7 +31,8 @@ from harness.predict.op_costs import ATTENTION, CLASSES, FOREACH_TENSORS_PER_LAU
 from harness.predict.profile import Profile
 
 VERSION = "trace-roofline-3"  # the predictor's version, recorded in every row it predicts
-# 3: CPU costs only (dropout's in-place masks at their bytes, _safe_softmax as its passes); GPU traces as in 2
+# 3: CPU costs (dropout's in-place masks at their bytes, _safe_softmax as its passes); a GPU step
+#    holds two cuBLAS workspaces (forward's and backward's threads), not one
 
 
 @dataclass

@@ -20,7 +20,7 @@ import statistics
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import number
+from harness.report.cells import hardware, number
 from harness.report.render import MISSING, Grid, Report
 
 GB = 1e9
@@ -93,7 +93,7 @@ def error_summary(ratios: list[float]) -> str:
 
 
 def build(df: pd.DataFrame) -> Report:
-    table = comparisons(df)
+    table, made = comparisons(df), predict_rows(df)
     body, unmodelled = [], []
     mem_stated, mem_other, tps_in, tps_out, held_mem, held_tps = [], [], [], [], [], []
     for _, r in table.iterrows():
@@ -138,7 +138,10 @@ def build(df: pd.DataFrame) -> Report:
               f"throughput {error_summary(held_tps)}",
               f"Left out of all of these ({len(unmodelled)}, marked †): settings the harness does not model, each "
               f"with why under the table",
-              f"Sources: {', '.join(sources)}"]
+              f"Sources: {', '.join(sources)}",
+              "Hardware: none measured here; predictions for the named GPUs"
+              + (f", computed on {hardware(made.reset_index())}, predictor "
+                 f"{', '.join(sorted(made['predictor_version'].dropna().unique()))}" if not made.empty else "")]
     grid = Grid("Predicted (for the named GPU) beside published GPU measurements",
                 ["Reference", "Setting (batch × length)", "GPU", "Published (GB)", "Predicted alloc. / reserved (GB)",
                  "Memory ratio", "Published tokens/s", "Predicted tokens/s", "Ratio (in-sample)",
