@@ -337,6 +337,28 @@ def gpu_kernels():
         functional.scaled_dot_product_attention, functional.dropout = original, original_dropout
 
 
+@contextlib.contextmanager
+def masks_built_as_for_padding():
+    """transformers' SDPA mask helpers (modeling_attn_mask_utils, which transformers 4.x's BERT
+    uses) drop the padding mask when every position is real, `torch.all(mask == 1)`: a branch on
+    values fake tensors do not have. They skip that test while a compiler traces (their
+    `is_tracing`), and so does this trace: the mask is built, as for a padded batch (the
+    harness's dynamic padding pads every batch but the widest)."""
+    try:
+        from transformers import modeling_attn_mask_utils as utils
+    except ImportError:
+        utils = None
+    original = getattr(utils, "is_torchdynamo_compiling", None)
+    if original is None:
+        yield
+        return
+    utils.is_torchdynamo_compiling = lambda: True
+    try:
+        yield
+    finally:
+        utils.is_torchdynamo_compiling = original
+
+
 def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_len: int, *,
           attention: str = "sdpa", gradient_checkpointing: bool = False, foreach: bool | None = True,
           max_grad_norm: float = 1.0, round_to: int = 1, gpu: bool = False) -> StepTrace:
@@ -353,7 +375,7 @@ def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_le
     autocast_dtype = get_precision(precision).autocast_dtype
     autocast = (lambda: torch.autocast("cpu", dtype=autocast_dtype)) if autocast_dtype else contextlib.nullcontext
     kernels = gpu_kernels() if gpu else contextlib.nullcontext()
-    with mode, kernels:
+    with mode, kernels, masks_built_as_for_padding():
         batch = fake_batch(task, model.config if hasattr(model, "config") else None, batch_size, seq_len)
         timeline, ops = run_step(model, batch, autocast, foreach, max_grad_norm, count_ops=True,
                                  round_to=round_to, fake=gradient_checkpointing)

@@ -71,3 +71,20 @@ def test_houlsby_goes_into_the_encoder_under_the_mean_pooled_head_and_trains_wit
     row = run_cell(cfg, {"run_id": uuid.uuid4().hex, "config_hash": "h"})
     assert row["status"] == "ok", row.get("error")
     assert row["head_pooling"] == "mean" and row["params_trainable"] == row["params_added"] + row["params_head"]
+
+
+@pytest.mark.skipif(not adapters_usable(), reason="needs the [adapters] environment (transformers 4.57)")
+@pytest.mark.parametrize("method", ["houlsby", "pfeiffer"])
+def test_bottleneck_adapters_predict_as_they_train(method):
+    """transformers 4.57's BERT asks whether its mask is all ones (a branch fake tensors cannot
+    take); the trace builds the mask as for a padded batch, and the adapters are in the step."""
+    import uuid
+
+    cfg = make_cfg("mode=predict", f"method={method}", "predict.gpu=A100-80GB", "predict.seq_len=64",
+                   "train.batch_size=8")
+    row = run_cell(cfg, {"run_id": uuid.uuid4().hex, "config_hash": "h"})
+    assert row["status"] == "ok", row.get("error")
+    full = run_cell(make_cfg("mode=predict", "method=full_ft", "predict.gpu=A100-80GB", "predict.seq_len=64",
+                             "train.batch_size=8"), {"run_id": uuid.uuid4().hex, "config_hash": "h"})
+    assert row["predicted_step_ops"] > 0 and row["predicted_step_flops"] < full["predicted_step_flops"]
+    assert row["predicted_mem_optimizer_bytes"] < full["predicted_mem_optimizer_bytes"] / 50  # adapters + head only
