@@ -1,5 +1,5 @@
 """This CPU's profile for the step-time model, measured on the machine by microbenchmarks of a
-few seconds and cached (per CPU model, thread count and torch version):
+few seconds and cached (per CPU model, thread count, torch version and predictor version):
 
   per-op cost   a training step (forward, backward, clipping, AdamW) of a LLaMA built from a
                 tiny config, timed, over the number of aten ops it runs: what Python, the
@@ -240,7 +240,9 @@ def _cache_file() -> Path:
     from harness.record.environment import cpu_name
 
     allocator = "|".join(os.environ.get(k, "") for k in STEADY_ALLOCATOR)
-    key = f"{VERSION}|{cpu_name()}|{torch.get_num_threads()}|{torch.__version__}|{allocator}"
+    from harness.predict.step_time import VERSION as PREDICTOR  # its work factor is the predictor's
+
+    key = f"{VERSION}|{PREDICTOR}|{cpu_name()}|{torch.get_num_threads()}|{torch.__version__}|{allocator}"
     return CACHE / f"cpu-profile-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
