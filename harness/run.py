@@ -20,6 +20,7 @@ from harness import distributed
 from harness.errors import NoLearningError
 from harness.cell_setup import changed_columns, general_text, load_data, method_context, parameter_columns
 from harness.measure import flops, latency, params as P
+from harness.measure.cpu_sharing import CpuSharing
 from harness.measure.energy import EnergyMeter
 from harness.measure.memory import PeakMemory
 from harness.measure.throughput import StepTimer
@@ -172,13 +173,15 @@ def train_and_measure(cfg, row: dict, trackers=None) -> None:
     timer = StepTimer(device, cfg.measure.warmup_steps)
     memory = PeakMemory(str(device), cfg.measure.nvml_interval_s)
     energy = EnergyMeter(str(device))
-    with memory, energy:
+    sharing = CpuSharing()
+    with memory, energy, sharing:
         result = train(model, train_enc, cfg.train, precision, device, timer, pad_id, task.is_regression,
                        total_steps, method.after_step, evaluate, "score", accelerator,
                        trackers.log if trackers is not None else None)
     row.update(memory.columns())
     row.update(timer.columns())
     row.update(energy.columns(sum(timer.step_tokens)))
+    row.update(sharing.columns())
     if world > 1:
         for col in ("train_examples_per_s", "train_tokens_per_s"):  # all ranks together
             row[col] = row[col] * world if row[col] else row[col]

@@ -18,7 +18,8 @@ training phase's energy from hardware counters (`gpu_energy_j`, `cpu_energy_j`,
 (training rows: for the device they ran on) and adds `predictor_version`, `predicted_device`,
 the step time's split by op class (`predicted_matmul_s`, `predicted_attention_s`,
 `predicted_elementwise_s`, `predicted_copy_s`, `predicted_optimizer_s`, `predicted_host_bound_s`)
-and `predicted_step_ops`; `predicted_mfu_source` is kept for older rows only (no efficiency is assumed now).
+and `predicted_step_ops`; `predicted_mfu_source` is kept for older rows only (no efficiency is assumed now);
+9 adds `cpu_others_busy_cores` (whether a run shared its CPU cores with other work).
 Rows of an older version read with the columns they lack as
 nulls; rows of a newer version are refused (this harness cannot know what they mean).
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 # What the numbers of a row mean, independent of which columns it has. Bump when the harness
 # changes what a measurement or a config name means, so old rows are never read as new ones.
@@ -153,6 +154,9 @@ COLUMNS: list[tuple[str, pa.DataType, str]] = [
     ("gpu_other_processes", _I, "the most compute processes besides this one that NVML listed on the run's GPU "
                                 "while it was measured: above 0, the device was shared, and its speed is not this "
                                 "run's alone; null on a CPU or where NVML lists no processes"),
+    ("cpu_others_busy_cores", _F, "other processes' CPU time on the cores this run may use, per second of its "
+                                  "training phase (/proc/stat less this process's own; Linux): above ~0.2 the "
+                                  "cores were shared, and a CPU timing is slower by about that share"),
     ("predictor_version", _S, "the predictor that made this row's predicted_* (harness/predict/step_time.py "
                               "VERSION); null: none made"),
     ("predicted_device", _S, "the device the predicted_* columns are for: a GPU of harness/predict/gpus.py, or "

@@ -94,8 +94,28 @@ def hardware(rows: pd.DataFrame) -> str:
     parts = []
     for (device, name, threads), group in rows.groupby(["device", "device_name", "cpu_threads"], dropna=False):
         where = f"{name} ({device}" + (f", {int(threads)} threads)" if device == "cpu" and pd.notna(threads) else ")")
-        parts.append(where + shared_gpu(group))
+        parts.append(where + shared(group))
     return "; ".join(parts)
+
+
+def shared(rows: pd.DataFrame) -> str:
+    """What shared the runs' hardware (a GPU's other processes, a CPU's other work), for a
+    hardware label; empty when they had it to themselves."""
+    return shared_gpu(rows) + shared_cpu(rows)
+
+
+SHARED_CPU_CORES = 0.2  # other processes' work, in cores' worth, above which a run's cores were shared
+
+
+def shared_cpu(rows: pd.DataFrame) -> str:
+    """", CPU shared: k of n runs, up to c cores' worth of other work" where other processes kept
+    a run's cores busy (`cpu_others_busy_cores`): their timings are not the run's alone. Empty
+    otherwise, and for rows that did not record it."""
+    others = rows["cpu_others_busy_cores"].dropna() if "cpu_others_busy_cores" in rows else pd.Series(dtype=float)
+    shared = others[others > SHARED_CPU_CORES]
+    if shared.empty:
+        return ""
+    return f", CPU shared: {len(shared)} of {len(rows)} runs, up to {shared.max():.1f} cores' worth of other work"
 
 
 def shared_gpu(rows: pd.DataFrame) -> str:

@@ -220,3 +220,18 @@ def test_a_cell_whose_ok_runs_lack_its_score_says_so_instead_of_failing():
     rows.loc[(rows["method"] == "lora") & (rows["task"] == "glue/stsb"), "metric_pearson"] = None
     md = to_markdown(glue_methods.build(rows))
     assert "- — ok runs without this score: STS-B (lora r=8)" in md
+
+
+def test_a_shared_cpu_is_named_wherever_its_runs_hardware_is():
+    from harness.report.cells import reproduction_header
+    from harness.report.tables import method_properties
+
+    rows = glue_rows()
+    rows["cpu_others_busy_cores"] = 0.05  # a little background work: alone
+    rows.loc[rows["method"] == "lora", "cpu_others_busy_cores"] = 1.3
+    hardware = {r[3]: r[2] for r in method_properties.build(rows).grids[0].rows}
+    assert re.fullmatch(r"Test CPU, fp32, CPU shared: (\d+) of \1 runs, up to 1.3 cores' worth of other work",
+                        hardware["lora r=8"])
+    assert hardware["full_ft"] == "Test CPU, fp32"
+    header = next(line for line in reproduction_header(rows) if line.startswith("Hardware"))
+    assert "CPU shared:" in header and "up to 1.3 cores' worth" in header

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import collapse_missing, number, reproduction_header, run_settings, shared_gpu, train_rows
+from harness.report.cells import collapse_missing, number, reproduction_header, run_settings, shared, train_rows
 from harness.report.render import MISSING, Grid, Report
 from harness.report.tables.predicted_vs_published import predict_rows
 
@@ -76,7 +76,7 @@ def build(df: pd.DataFrame) -> Report:
                 missing.append(((f"{key[1]} × batch {key[2]} × {key[3]}", str(key[0])), group))
                 continue
             body.append([*map(str, key), *cells(ok), number(ok["train_examples_per_s"].mean(), 1),
-                         number(ok["train_tokens_per_s"].mean(), 0), _mfu(ok), f"{ok['device_name'].iloc[-1]}{shared_gpu(ok)}"])
+                         number(ok["train_tokens_per_s"].mean(), 0), _mfu(ok), f"{ok['device_name'].iloc[-1]}{shared(ok)}"])
         if body:
             grids.append(Grid(f"Reproduced on {'GPU' if device == 'cuda' else 'CPU'}",
                               ["Model", "Method", "Batch", "Precision", *mem_columns, *SPEED], body))

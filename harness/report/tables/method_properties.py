@@ -11,7 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from harness.report import references
-from harness.report.cells import number, ok_train_rows, reproduction_header, run_settings, shared_gpu
+from harness.report.cells import number, ok_train_rows, reproduction_header, run_settings, shared
 from harness.report.render import MISSING, Grid, Report
 from harness.report.tables.memory_speed import peak_reading
 from harness.report.tables.param_accounting import SURVEY_NAME
@@ -35,7 +35,7 @@ def build(df: pd.DataFrame) -> Report:
         for label, m in group.groupby("method_label", sort=True):
             r = m.iloc[-1]
             s = survey.loc[SURVEY_ROW[r["method"]]] if SURVEY_ROW.get(r["method"]) in survey.index else None
-            body.append([str(key[0]), str(key[1]), f"{key[4]}, {key[3]}{shared_gpu(m)}", label,
+            body.append([str(key[0]), str(key[1]), f"{key[4]}, {key[3]}{shared(m)}", label,
                          number(r["adapter_size_bytes"] / 1e6 if pd.notna(r["adapter_size_bytes"]) else None, 2),
                          _ratio(peak_reading(r)[0], full_mem), _ratio(m["step_time_median_s"].median(), full_step),
                          number(r["latency_ratio_adapted"], 2), number(r["latency_ratio_merged"], 2),
@@ -45,8 +45,9 @@ def build(df: pd.DataFrame) -> Report:
                "Latency unmerged / base", "Latency merged / base", "Survey type", "Survey inference overhead"]
     notes = ["Survey: Lialin et al. 2023, Table 1 (A additive, S selective, R reparametrisation).",
              "Latency: median forward time at a fixed batch and length (measure.latency_*), after training.",
-             "A GPU shared with other processes (NVML's process list, `gpu_other_processes`) is named in the "
-             "hardware column: its step times are not the method's alone.",
+             "A GPU shared with other processes (NVML's process list, `gpu_other_processes`) or CPU cores other "
+             "work kept busy (`cpu_others_busy_cores`) are named in the hardware column: those step times are not "
+             "the method's alone.",
              "On CPU, peak memory is the training phase's peak RSS, which includes the runtime and the loaded "
              "model; ratios understate savings."]
     return Report("method_properties", "Method properties, measured (survey Table 1, filled in)",
