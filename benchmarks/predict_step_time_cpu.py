@@ -1,8 +1,8 @@
 """Predicted beside measured step time on this CPU: MiniLM and a LLaMA-style model x full FT,
 LoRA, (IA)3, prompt tuning, P-tuning v2 x fp32, bf16 x batch 4, 16 (length 128), with the
 per-class split of each prediction. tests/predict/test_step_time_on_cpu.py runs `--cells test`
-(a subset covering every value twice) and asserts the median cell within 10 % and every cell
-within 25 % (the aim, 20 %, is what this benchmark checks alone).
+(a subset covering every value twice) and asserts the median cell within 15 % and every cell
+within 30 % beside the suite's other worker (the aim, 20 %, is what this benchmark checks alone).
 
 The process runs under glibc's steady allocator settings (cpu_profile.STEADY_ALLOCATOR; it
 re-executes itself with them), as its profile is measured: without them a step's time depends
