@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from unittest import mock
 
 import torch
 from torch import nn
@@ -249,7 +250,7 @@ class CudaAutocastRules:
     encoder's residual stream and every LayerNorm output are fp32 on a GPU, and each linear layer
     after one saves its own 16-bit copy of its input. torch.autocast("cuda") switches itself off
     without a GPU, and a fake CUDA tensor cannot be sliced on a CPU-only build, so the trace keeps
-    CPU tensors and wraps these functions while it runs (a torch-function mode would not reach a
+    CPU tensors and swaps in wrapped functions while it runs (a torch-function mode would not reach a
     checkpointed layer's recomputation in backward). The losses are fp32 on both."""
 
     UPCAST = [(torch.nn.functional, "layer_norm"), (torch, "layer_norm"), (torch.nn.functional, "group_norm"),
@@ -260,15 +261,14 @@ class CudaAutocastRules:
                    for owner in (torch.nn.functional, torch, torch.Tensor)]
 
     def __enter__(self):
-        self.originals = [(owner, name, getattr(owner, name)) for owner, name in self.UPCAST + self.FP32_OUTPUT]
-        for owner, name, original in self.originals:
-            wrap = _upcast if (owner, name) in self.UPCAST else _fp32_output
-            setattr(owner, name, wrap(original))
+        self._patches = contextlib.ExitStack()
+        for wrap, functions in ((_upcast, self.UPCAST), (_fp32_output, self.FP32_OUTPUT)):
+            for owner, name in functions:
+                self._patches.enter_context(mock.patch.object(owner, name, wrap(getattr(owner, name))))
         return self
 
     def __exit__(self, *exc):
-        for owner, name, original in self.originals:
-            setattr(owner, name, original)
+        self._patches.close()
 
 
 def _upcast(original):
@@ -315,7 +315,6 @@ def gpu_kernels():
     - autocast: CUDA's rules over the CPU's (CudaAutocastRules), for the whole step, so that a
       checkpointed layer's recomputation in backward follows them too."""
     functional = torch.nn.functional
-    original, original_dropout = functional.scaled_dot_product_attention, functional.dropout
 
     def dropout(input, p=0.5, training=True, inplace=False):
         if not training or p == 0:
@@ -329,12 +328,9 @@ def gpu_kernels():
         return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
             query, key, value, 0.0, is_causal and attn_mask is None, scale=scale)[0]
 
-    functional.scaled_dot_product_attention, functional.dropout = fused, dropout
-    try:
-        with CudaAutocastRules():
-            yield
-    finally:
-        functional.scaled_dot_product_attention, functional.dropout = original, original_dropout
+    with mock.patch.object(functional, "scaled_dot_product_attention", fused), \
+            mock.patch.object(functional, "dropout", dropout), CudaAutocastRules():
+        yield
 
 
 @contextlib.contextmanager
@@ -348,15 +344,9 @@ def masks_built_as_for_padding():
         from transformers import modeling_attn_mask_utils as utils
     except ImportError:
         utils = None
-    original = getattr(utils, "is_torchdynamo_compiling", None)
-    if original is None:
+    with (mock.patch.object(utils, "is_torchdynamo_compiling", lambda: True)
+          if hasattr(utils, "is_torchdynamo_compiling") else contextlib.nullcontext()):
         yield
-        return
-    utils.is_torchdynamo_compiling = lambda: True
-    try:
-        yield
-    finally:
-        utils.is_torchdynamo_compiling = original
 
 
 def trace(model_cfg, task, method, args, precision: str, batch_size: int, seq_len: int, *,
