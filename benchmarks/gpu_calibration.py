@@ -89,6 +89,8 @@ def cublas_workspace_of_a_step(device: torch.device) -> int | None:
     """Bytes the allocator holds after one forward and backward matmul beyond the tensors alive:
     the cuBLAS workspaces of the two threads (the caller's, autograd's), which the predictor
     counts (harness/predict/memory.py). Run before any other matmul of the process."""
+    from harness.predict.cell import CUDA_ALLOCATOR_ROUNDING
+
     if device.type != "cuda":
         return None
     torch.cuda.synchronize(device)
@@ -97,7 +99,8 @@ def cublas_workspace_of_a_step(device: torch.device) -> int | None:
     x = torch.randn(64, 256, device=device, dtype=torch.bfloat16, requires_grad=True)
     (x @ w).float().sum().backward()
     torch.cuda.synchronize(device)
-    live = sum(-(-t.numel() * t.element_size() // 512) * 512 for t in (w, x, w.grad, x.grad))
+    block = CUDA_ALLOCATOR_ROUNDING
+    live = sum(-(-t.numel() * t.element_size() // block) * block for t in (w, x, w.grad, x.grad))
     return torch.cuda.memory_allocated(device) - base - live
 
 

@@ -112,10 +112,10 @@ def shared_cpu(rows: pd.DataFrame) -> str:
     a run's cores busy (`cpu_others_busy_cores`): their timings are not the run's alone. Empty
     otherwise, and for rows that did not record it."""
     others = rows["cpu_others_busy_cores"].dropna() if "cpu_others_busy_cores" in rows else pd.Series(dtype=float)
-    shared = others[others > SHARED_CPU_CORES]
-    if shared.empty:
+    busy = others[others > SHARED_CPU_CORES]
+    if busy.empty:
         return ""
-    return f", CPU shared: {len(shared)} of {len(rows)} runs, up to {shared.max():.1f} cores' worth of other work"
+    return f", CPU shared: {len(busy)} of {len(rows)} runs, up to {busy.max():.1f} cores' worth of other work"
 
 
 def shared_gpu(rows: pd.DataFrame) -> str:

@@ -50,10 +50,10 @@ def _states_allocated(ref) -> bool:
     return "max_memory_allocated" in str(ref.get("memory_kind", ""))
 
 
-def comparisons(df: pd.DataFrame) -> pd.DataFrame:
-    """One row per published measurement: published and predicted memory (GB) and tokens/s."""
+def comparisons(predicted: pd.DataFrame) -> pd.DataFrame:
+    """One row per published measurement: published and predicted memory (GB) and tokens/s, from
+    the predictions made for them (predict_rows)."""
     refs = references.load("gpu_training_measurements")
-    predicted = predict_rows(df)
     fit = _time_fit()
     out = []
     for _, ref in refs.iterrows():
@@ -93,7 +93,8 @@ def error_summary(ratios: list[float]) -> str:
 
 
 def build(df: pd.DataFrame) -> Report:
-    table, made = comparisons(df), predict_rows(df)
+    made = predict_rows(df)
+    table = comparisons(made)
     body, unmodelled = [], []
     mem_stated, mem_other, tps_in, tps_out, held_mem, held_tps = [], [], [], [], [], []
     for _, r in table.iterrows():
