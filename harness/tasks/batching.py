@@ -32,9 +32,16 @@ def encode(tokenizer, examples: list[Example], max_length: int) -> Encoded:
 
 
 def length_grouped_batches(lengths: list[int], batch_size: int, seed: int,
-                           megabatch_mult: int = 50) -> list[list[int]]:
+                           megabatch_mult: int | None = None) -> list[list[int]]:
     """Shuffled index batches whose members have similar lengths; longest batch first
-    (an out-of-memory shows up at step 1, not mid-epoch)."""
+    (an out-of-memory shows up at step 1, not mid-epoch).
+
+    A mega-batch holds `megabatch_mult` batches: by default 50, but never more than a quarter of
+    the data (transformers' `get_length_grouped_indices` rule). Without that cap a small subset
+    is one mega-batch, sorted whole by length: every seed then trains on the same batches in the
+    same order, and seeds differ only by ties."""
+    if megabatch_mult is None:
+        megabatch_mult = max(1, min(len(lengths) // (batch_size * 4), 50))
     idx = list(range(len(lengths)))
     random.Random(seed).shuffle(idx)
     mega = batch_size * megabatch_mult
