@@ -21,5 +21,7 @@ def test_the_calibration_script_runs_dry_on_the_cpu(tmp_path):
     assert json.loads((tmp_path / "profile.json").read_text())["launch_s"] > 0
     assert json.loads((tmp_path / "environment.json").read_text())["device"] == "cpu"
     rows = [json.loads(line) for line in (tmp_path / "steps.jsonl").read_text().splitlines()]
-    assert [r["method"] for r in rows] == ["lora", "full_ft"]
+    # the AdaLoRA memory probe (MiniLM on MRPC, random weights) first, then the LLaMA-shape cells
+    assert [(r["model"], r["method"]) for r in rows] == [("minilm_l6", "lora"), ("minilm_l6", "adalora"),
+                                                         ("llama_ladder_xs", "lora"), ("llama_ladder_xs", "full_ft")]
     assert all(r["status"] == "ok" and r["measured_step_s"] > 0 and r["predicted_step_s"] > 0 for r in rows), rows
