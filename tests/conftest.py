@@ -83,6 +83,14 @@ def processes_with_marker(value: str) -> list[tuple[int, str]]:
     return found
 
 
+def pytest_collection_modifyitems(config, items):
+    """Files with a slow test first, in their collected order otherwise: pytest-xdist hands out
+    whole files (--dist loadfile), and a long file that starts last leaves the other worker idle
+    while it runs to the end. Deterministic, as every worker must collect the same order."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.hookimpl(trylast=True)  # after pytest-xdist has shut its workers down
 def pytest_sessionfinish(session, exitstatus):
     """Fail the run when a process it started is still alive 20 s after the last test."""

@@ -33,6 +33,7 @@ def tracked_run(tmp_path_factory, glue_dir):
     return root, row, out.stderr
 
 
+@pytest.mark.slow
 def test_mlflow_has_params_step_metrics_summary_and_the_row(tracked_run):
     from mlflow.tracking import MlflowClient
 

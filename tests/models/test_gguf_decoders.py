@@ -80,6 +80,7 @@ def test_pretrained_loss_on_real_text_is_far_below_uniform(smollm2):
     assert loss < 0.5 * math.log(model.config.vocab_size)
 
 
+@pytest.mark.slow
 def test_lora_on_belle_targets_trains_a_few_steps(smollm2):
     cfg, tokenizer, model = smollm2
     from harness.methods import MethodContext, get_method, parse_args
@@ -130,6 +131,7 @@ def test_count_mode_reads_the_gguf_config(model, params, tmp_path):
     assert (row["status"], row["params_total"], row["model_weights_source"]) == ("ok", params, "package")
 
 
+@pytest.mark.slow
 def test_p_tuning_v2_on_a_decoders_classification_head_runs_in_every_mode(tmp_path):
     """transformers 5 names a decoder's cache argument `cache`; the prefix must still reach the
     layers and the head, in count, predict and train mode alike (an ok training row means the
