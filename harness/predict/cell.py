@@ -190,9 +190,13 @@ def training_prediction(cfg, row: dict, time_for_this_cpu: bool = True) -> None:
         return
     row.update(_time_columns(step, cfg, profile, target.peak_flops if target else None, batch, seq_len, mean_len,
                              comm_bytes, gpus, target.interconnect_gbps if target else None))
-    log.info("predicted for %s: %.3f s/step (measured %s), %.2f GB allocated (measured %s)", profile.name,
-             row["predicted_step_s"], row.get("step_time_median_s"), cols["predicted_mem_total_bytes"] / 1e9,
-             row.get("peak_gpu_mem_allocated_bytes"))
+    # the prediction is a mean step (at the mean padded length): beside it the measured mean step,
+    # not the median, which varying lengths put far below the mean
+    measured = row.get("train_examples_per_s")
+    measured = batch * int(cfg.train.grad_accum_steps) * gpus / measured if measured else None
+    log.info("predicted for %s: %.3f s/step (measured mean %s), %.2f GB allocated (measured %s)", profile.name,
+             row["predicted_step_s"], f"{measured:.3f}" if measured else None,
+             cols["predicted_mem_total_bytes"] / 1e9, row.get("peak_gpu_mem_allocated_bytes"))
 
 
 def comm_bytes_of(cfg, row: dict) -> int:
