@@ -150,13 +150,27 @@ def claims(summ: pd.DataFrame) -> list[str]:
 
 
 def headline(summ: pd.DataFrame) -> str | None:
-    """One sentence: LoRA against full fine-tuning on the smallest real decoder with both."""
-    for model in sorted(summ["model"].unique()) if not summ.empty else []:
-        s = summ[(summ["model"] == model) & ~summ["method_name"].str.startswith("QLoRA")].set_index("method")
-        if {"lora", "full_ft"} <= set(s.index):
-            lo, ft = s.loc["lora"], s.loc["full_ft"]
-            return (f"On {model}, LoRA r=8 lowered the held-out GSM8K answer loss by {lo['learned_loss_mean']:.3f} "
-                    f"nats/token and full fine-tuning by {ft['learned_loss_mean']:.3f}, training "
-                    f"{lo['pct_trainable']:.2g} % of the parameters at {lo['train_examples_per_s_mean']:.2f} "
-                    f"against {ft['train_examples_per_s_mean']:.2f} examples/s.")
-    return None
+    """One sentence: LoRA against full fine-tuning on the real decoder where both ran the most
+    seeds, the smallest such model first (full fine-tuning's trainable parameters are the model's)."""
+    from harness.report.cells import plus_minus
+
+    best = None
+    for model in summ["model"].unique() if not summ.empty else []:
+        s = summ[(summ["model"] == model) & ~summ["method_name"].str.startswith("QLoRA")]
+        lora, ft = s[s["method"] == "lora"], s[s["method"] == "full_ft"]
+        if lora.empty or ft.empty:
+            continue
+        lo, f = lora.loc[lora["seeds"].idxmax()], ft.loc[ft["seeds"].idxmax()]
+        key = (-min(lo["seeds"], f["seeds"]), f["params_trainable"])
+        if best is None or key < best[0]:
+            best = (key, model, lo, f)
+    if best is None:
+        return None
+    _, model, lo, ft = best
+    seeds = int(min(lo["seeds"], ft["seeds"]))
+    return (f"On {model}, {lo['method_name']} lowered the held-out GSM8K answer loss by "
+            f"{plus_minus(lo['learned_loss_mean'], lo['learned_loss_std'])} nats/token and full fine-tuning by "
+            f"{plus_minus(ft['learned_loss_mean'], ft['learned_loss_std'])}"
+            f"{f' ({seeds} seeds each)' if seeds > 1 else ''}, training {lo['pct_trainable']:.2g} % of the "
+            f"parameters at {lo['train_examples_per_s_mean']:.2f} against {ft['train_examples_per_s_mean']:.2f} "
+            f"examples/s.")

@@ -41,6 +41,17 @@ def test_seeds_are_summarised_and_qlora_is_its_own_method():
     assert abs(summ.loc["lora", "learned_loss_std"] - 0.01) < 1e-9
 
 
+def test_the_headline_takes_the_model_with_the_most_seeds():
+    # a second, larger model with one seed of each: the three-seed comparison still leads
+    more = rows()
+    big = more[more["method"].isin(["lora", "full_ft"]) & (more["seed"] == 1) & (more["precision"] == "fp32")].copy()
+    base = more[(more["mode"] == "eval") & (more["precision"] == "fp32")].copy()
+    big = pd.concat([base, big]).assign(model="a_larger_model", params_trainable=10)
+    text = comparison.headline(comparison.summary(pd.concat([more, big])))
+    assert text.startswith("On smollm2_135m, lora lowered") and "(3 seeds each)" in text
+    assert "by 0.280 ± 0.010 nats/token" in text
+
+
 def test_claims_follow_the_rows():
     text = " ".join(comparison.claims(comparison.summary(rows())))
     assert "lora beats the untrained model" in text and "full_ft beats the untrained model" in text
