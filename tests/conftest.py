@@ -11,6 +11,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+# OpenMP threads that wait for work sleep instead of spinning: a cell of two threads beside the
+# other test worker otherwise spins on a busy core (the smoke sweep took 217 s beside one busy
+# core, 78 s with this). Read by libgomp when torch loads, so set before any import of torch;
+# the cells the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # the suite's processes share the cores: one torch thread each, or their thread pools spin
     # against each other and the cells' own processes (a cell sets its own train.num_threads)
