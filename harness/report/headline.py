@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.report import instruct_comparison as comparison
-from harness.report.cells import hardware, plus_minus, shared
+from harness.report.cells import hardware, plus_minus
 
 START, END = "<!-- headline:start -->", "<!-- headline:end -->"
 
@@ -31,7 +31,7 @@ def table(df: pd.DataFrame) -> str:
                      f"| {r['pct_trainable']:.3g} | {r['train_examples_per_s_mean']:.2f} |")
     rows = pd.concat(list(summ["hardware_rows"]))
     spent = (rows["run_wall_s"].sum() + base["run_wall_s"].sum()) / 60
-    lines += ["", f"Measured on {hardware(rows)}{shared(rows)}, fp32 (QLoRA: int4); mean ± sd over seeds; loss in nats/token "
+    lines += ["", f"Measured on {hardware(rows)}, fp32 (QLoRA: int4); mean ± sd over seeds; loss in nats/token "
                   f"(lower is better); forgetting > 0 means the general-text loss rose. The {len(rows) + len(base)} "
                   f"runs took {spent:.0f} min of run time."]
     return "\n".join(lines)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from harness.report.cells import plus_minus
+
 TASK = "instruct/gsm8k"
 # the published finding the rows are set beside (Biderman et al. 2024, abstract)
 PUBLISHED_FINDING = ("Biderman et al. (2024), \"LoRA Learns Less and Forgets Less\" (Llama-2-7B, code and math): "
@@ -152,8 +154,6 @@ def claims(summ: pd.DataFrame) -> list[str]:
 def headline(summ: pd.DataFrame) -> str | None:
     """One sentence: LoRA against full fine-tuning on the real decoder where both ran the most
     seeds, the smallest such model first (full fine-tuning's trainable parameters are the model's)."""
-    from harness.report.cells import plus_minus
-
     best = None
     for model in summ["model"].unique() if not summ.empty else []:
         s = summ[(summ["model"] == model) & ~summ["method_name"].str.startswith("QLoRA")]

@@ -74,3 +74,13 @@ def test_belle_report_leads_with_the_scaled_down_reproduction():
     assert main.rows[1][1] == "untrained (baseline), int4"
     assert [r[1] for r in main.rows[2:]] == ["QLoRA (lora, int4)", "full_ft", "lora"]
     assert report.grids[1].caption == "Learning vs forgetting"
+
+
+def test_a_shared_cpu_is_named_once_beside_the_hardware():
+    from harness.record.store import conform
+    from harness.report import headline
+
+    shared = rows().assign(cpu_others_busy_cores=1.0)
+    footnote = belle_lora_vs_ft.build(conform(shared)).grids[0].footnotes[0]
+    assert footnote.count("CPU shared") == 1, footnote
+    assert headline.table(conform(shared)).count("CPU shared") == 1

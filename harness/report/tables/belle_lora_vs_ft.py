@@ -12,7 +12,7 @@ import pandas as pd
 from harness.report import instruct_comparison as comparison
 from harness.report import references
 from harness.report.cells import (collapse_missing, hardware, human_params, number, plus_minus, reproduction_header,
-                                  run_settings, shared)
+                                  run_settings)
 from harness.report.render import MISSING, Grid, Report
 
 MODEL_NAMES = {"llama_7b": "LLaMA-7B", "llama_13b": "LLaMA-13B"}
@@ -90,7 +90,7 @@ def real_decoder_grids(df: pd.DataFrame) -> tuple[list[Grid], pd.DataFrame]:
                      published_cell])
     measured = pd.concat([base, *summ["hardware_rows"]]) if not summ.empty else base
     main = Grid("Scaled-down reproduction on real decoders (GSM8K)", columns, body, footnotes=[
-        f"Measured on {hardware(measured)}{shared(measured)}.",
+        f"Measured on {hardware(measured)}.",
         "Scaled down: SmolLM2-135M-Instruct and Gemma-3-270M (base) instead of LLaMA-7B/13B; a GSM8K training "
         "subset instead of BELLE's 0.6-4M instructions; a fixed GSM8K test subset scored by final-number match "
         "(greedy, chat template) and by the held-out answers' mean token loss, instead of BELLE's ChatGPT-judged "
