@@ -28,12 +28,11 @@ sys.path.insert(0, str(REPO))
 
 from harness.predict.cpu_profile import STEADY_ALLOCATOR  # noqa: E402
 
-MODELS = {"bert": ("minilm_l6", "glue/rte"), "llama": ("llama_ladder_s", "instruct/alpaca_belle"),
-          "smollm2": ("smollm2_135m", "instruct/gsm8k")}
+# family: (model, task, sequence length, config overrides)
+MODELS = {"bert": ("minilm_l6", "glue/rte", 128, ()), "llama": ("llama_ladder_s", "instruct/alpaca_belle", 128, ()),
+          "smollm2": ("smollm2_135m", "instruct/gsm8k", 240, ("model.random_init=true",))}
 METHODS = ("full_ft", "lora", "ia3", "prompt_tuning", "p_tuning_v2")
-SEQ = 128
 ALL = [(f, m, p, b) for f in ("bert", "llama") for m in METHODS for p in ("fp32", "bf16") for b in (4, 16)]
-DECODER_SEQ = 240
 DECODER = [("smollm2", m, p, 8) for m in ("full_ft", "lora_belle_r8", "p_tuning_v2", "freeze") for p in ("fp32", "bf16")]
 TEST = [  # each model, method, precision and batch size at least twice
     ("bert", "full_ft", "fp32", 16), ("bert", "lora", "bf16", 16), ("bert", "ia3", "fp32", 4),
@@ -49,17 +48,15 @@ def check(cell, steps: int = 5):
     from tests.conftest import make_cfg
 
     family, method, precision, batch = cell
-    model, task = MODELS[family]
-    extra = ["model.random_init=true"] if family == "smollm2" else []
-    cfg = make_cfg(f"model={model}", f"task={task}", f"method={method}", f"precision={precision}", *extra)
-    return check_step(cfg.model, task, cfg.method, precision, batch, DECODER_SEQ if family == "smollm2" else SEQ,
-                      cpu_profile(), steps=3 if family == "smollm2" else steps)
+    model, task, length, overrides = MODELS[family]
+    cfg = make_cfg(f"model={model}", f"task={task}", f"method={method}", f"precision={precision}", *overrides)
+    return check_step(cfg.model, task, cfg.method, precision, batch, length, cpu_profile(), steps=steps)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=os.cpu_count())
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per cell (default 5; decoder cells 3)")
     ap.add_argument("--cells", choices=("all", "test", "decoder"), default="all")
     ap.add_argument("--fresh-profile", action="store_true",
                     help="measure the profile now, under the load the steps will see, not from the cache")
@@ -78,8 +75,9 @@ def main(argv=None) -> int:
     print(f"profile: {profile.source}; per-op cost {profile.per_op_s * 1e6:.1f} us, work factor "
           f"fp32 {profile.work_factor['fp32']:.2f}, bf16 {profile.work_factor['16bit']:.2f}")
     errors = []
+    steps = args.steps or (3 if args.cells == "decoder" else 5)
     for cell in {"all": ALL, "test": TEST, "decoder": DECODER}[args.cells]:
-        r = check(cell, steps=args.steps)
+        r = check(cell, steps=steps)
         errors.append(r.ratio - 1)
         split = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in r.by_class.items() if v >= 0.0005)
         print(f"{MODELS[cell[0]][0]} {cell[1]} {cell[2]} batch {cell[3]}: measured {r.measured_s * 1e3:.1f} ms, "
