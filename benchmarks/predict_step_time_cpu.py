@@ -42,15 +42,16 @@ TEST = [  # each model, method, precision and batch size at least twice
 ]
 
 
-def check(cell, steps: int = 5):
+def check(cell, profile, steps: int = 5):
+    """One cell predicted on `profile` (this CPU's, measured under the settings the steps run
+    under: the caller's, not those tests.conftest sets for the suite on import) and timed."""
     from harness.predict.check import check_step
-    from harness.predict.cpu_profile import cpu_profile
     from tests.conftest import make_cfg
 
     family, method, precision, batch = cell
     model, task, length, overrides = MODELS[family]
     cfg = make_cfg(f"model={model}", f"task={task}", f"method={method}", f"precision={precision}", *overrides)
-    return check_step(cfg.model, task, cfg.method, precision, batch, length, cpu_profile(), steps=steps)
+    return check_step(cfg.model, task, cfg.method, precision, batch, length, profile, steps=steps)
 
 
 def main(argv=None) -> int:
@@ -66,18 +67,18 @@ def main(argv=None) -> int:
     import torch
 
     from harness.precision import cpu_native_bf16
-    from harness.predict.cpu_profile import cpu_profile
+    from harness.predict.cpu_profile import cpu_profile, factors_text
     from harness.record.environment import cpu_name
 
     torch.set_num_threads(args.threads)
     profile = cpu_profile(force=args.fresh_profile)
     print(f"cpu: {cpu_name()} x {os.cpu_count()} cores, {args.threads} threads, native bf16: {cpu_native_bf16()}")
-    print(f"profile: {profile.source}; per-op cost {profile.per_op_s * 1e6:.1f} us, work factor "
-          f"fp32 {profile.work_factor['fp32']:.2f}, bf16 {profile.work_factor['16bit']:.2f}")
+    print(f"profile: {profile.source}; per-op cost {profile.per_op_s * 1e6:.1f} us, work factors "
+          f"{factors_text(profile)}")
     errors = []
     steps = args.steps or (3 if args.cells == "decoder" else 5)
     for cell in {"all": ALL, "test": TEST, "decoder": DECODER}[args.cells]:
-        r = check(cell, steps=steps)
+        r = check(cell, profile, steps=steps)
         errors.append(r.ratio - 1)
         split = ", ".join(f"{k} {v * 1e3:.0f}" for k, v in r.by_class.items() if v >= 0.0005)
         print(f"{MODELS[cell[0]][0]} {cell[1]} {cell[2]} batch {cell[3]}: measured {r.measured_s * 1e3:.1f} ms, "

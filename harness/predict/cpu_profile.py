@@ -1,5 +1,6 @@
 """This CPU's profile for the step-time model, measured on the machine by microbenchmarks of a
-few seconds and cached (per CPU model, thread count, torch version and predictor version):
+few seconds and cached (per CPU model, thread count, torch version, predictor version, and the
+allocator and OpenMP wait settings it ran under):
 
   per-op cost   a training step (forward, backward, clipping, AdamW) of a LLaMA built from a
                 tiny config, timed, over the number of aten ops it runs: what Python, the
@@ -7,12 +8,16 @@ few seconds and cached (per CPU model, thread count, torch version and predictor
   matmuls       FLOP/s of matmuls on a grid of inner dimension (8 to 2048: a LoRA rank to a
                 wide layer) x output entries (1K to 64M, at most 2048 rows: tokens x features,
                 as a layer's output is; a language model's head is the widest), fp32 and bf16, the cost of
-                dispatching a 1x1 matmul taken off (grid points over 4e9 FLOPs take the rate
-                of the largest measured one)
-  work factor   a reference training step (a small GPT-2, an architecture no check uses)
-                timed and predicted from the curves above: measured / predicted work, fp32
-                and bf16, applied to every op's work (what cold caches and uneven shapes cost
-                a real step beyond the microbenchmarks)
+                dispatching a 1x1 matmul taken off (grid points over 2e10 FLOPs take the rate
+                of the largest measured one: a bf16 matmul on AMX speeds up to ~1e10 FLOPs)
+  work factors  a reference training step (a small GPT-2, an architecture no check uses), its
+                ops timed one by one (each its best of 10 steps) and predicted from the other
+                curves here: measured / predicted work of its matmuls, and of its other ops, fp32 and
+                bf16, each applied to that group's ops (what cold caches, broadcasts and
+                strided operands cost a real step beyond the microbenchmarks;
+                step_time.FACTOR_GROUPS). Timed op by op, the factors leave out what the
+                per-op cost already counts; one factor from the whole step's time charged
+                large matmuls, which run at their microbenchmark's rate, as much as small ops
   attention     FLOP/s of the fused attention kernel, forward and backward apart (a CPU
                 runs the backward far slower), 16 heads of 64 from 32 to 512 tokens
   bandwidth     bytes/s of an out-of-place add (reads two tensors, writes a new one, whose
@@ -40,7 +45,7 @@ import torch
 from harness.predict.op_costs import KINDS
 from harness.predict.profile import MeasuredProfile
 
-VERSION = 12
+VERSION = 17
 # glibc's allocator settings under which a CPU step's time is steady: by default glibc hands
 # large freed blocks back to the kernel and faults their pages in again on the next step,
 # which costs a small model's step up to a third of its time and varies with the process's
@@ -50,7 +55,7 @@ STEADY_ALLOCATOR = {"MALLOC_MMAP_THRESHOLD_": str(2 ** 32), "MALLOC_TRIM_THRESHO
 CACHE = Path(os.environ.get("PEFT_BENCH_CACHE", Path.home() / ".cache" / "peft-bench"))
 MATMUL_INNER = (8, 32, 128, 512, 2048)
 MATMUL_OUTPUTS = (2 ** 10, 2 ** 14, 2 ** 18, 2 ** 22, 2 ** 26)
-MATMUL_MAX_FLOPS = 4e9
+MATMUL_MAX_FLOPS = 2e10
 ATTENTION_TOKENS = (32, 64, 128, 256, 512)
 ADD_ELEMENTS = tuple(2 ** k for k in range(10, 25, 2))
 COLD_POOL_BYTES = 64 * 2 ** 20
@@ -183,29 +188,41 @@ def bandwidth_rates(kind: str) -> list[float]:
     return rates
 
 
-def reference_factors(profile: MeasuredProfile) -> dict[str, float]:
-    """Measured / predicted work of a reference training step, in fp32 and under bf16 autocast:
-    a GPT-2 built from a small config (4 layers of 256, vocabulary 8,192, batch 4 x 128), an
-    architecture none of the checks uses, so that no check is judged on what it was fitted to."""
+def reference_factors(profile: MeasuredProfile, reps: int = 10) -> dict[str, dict[str, float]]:
+    """Measured / predicted work of each group of ops (step_time.FACTOR_GROUPS) in a reference
+    training step, in fp32 and under bf16 autocast (all of the step's ops, those autocast keeps
+    in fp32 too, as step_time applies them): a GPT-2 built from a small config (4 layers of 256, vocabulary 8,192,
+    batch 4 x 128), an architecture none of the checks uses, so that no check is judged on what
+    it was fitted to. Each op is timed on its own (the kernel alone; the per-op dispatch cost is
+    the profile's apart), its best of `reps` steps."""
     from dataclasses import replace
 
+    import numpy as np
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from harness.predict.step_time import op_seconds
+    from harness.predict.op_costs import OpCosts
+    from harness.predict.step_time import FACTOR_GROUPS, factor_groups, op_seconds
 
     torch.manual_seed(0)
     model = GPT2LMHeadModel(GPT2Config(vocab_size=8192, n_embd=256, n_layer=4, n_head=4, n_positions=128))
     model.config._attn_implementation = "sdpa"
     ids = torch.randint(0, 8192, (4, 128))
+    unit = replace(profile, work_factor={p: dict.fromkeys(FACTOR_GROUPS, 1.0) for p in ("16bit", "fp32")})
     factors = {}
-    for name, dtype in (("fp32", None), ("16bit", torch.bfloat16)):
+    for precision, dtype in (("fp32", None), ("16bit", torch.bfloat16)):
         step = _lm_step(model, ids, dtype)
-        table = _ops_of(step)
-        measured = min(_timed(step, 0.0, 1) for _ in range(3))
-        unit = replace(profile, work_factor={"16bit": 1.0, "fp32": 1.0})
+        step()
+        step()
+        timings = []
+        for _ in range(reps):
+            with OpCosts(timed=True) as costs:
+                step()
+            timings.append(costs.seconds())
+        table, best = costs.table(), np.min(timings, axis=0)
         seconds, host = op_seconds(table, unit)
-        work = float((seconds - host).sum())
-        factors[name] = max(0.5, (measured - float(host.sum())) / work) if work > 0 else 1.0
+        work, group = seconds - host, factor_groups(table)
+        factors[precision] = {name: max(0.5, float(best[group == i].sum() / work[group == i].sum()))
+                              if work[group == i].sum() > 0 else 1.0 for i, name in enumerate(FACTOR_GROUPS)}
     return factors
 
 
@@ -236,10 +253,19 @@ def measure() -> MeasuredProfile:
                           f"{time.perf_counter() - t0:.1f} s (torch {torch.__version__})")
 
 
+def factors_text(profile: MeasuredProfile) -> str:
+    """The work factors in a line: 'fp32 matmul 1.20, other 1.70; bf16 ...'."""
+    return "; ".join(f"{'bf16' if precision == '16bit' else precision} " + ", ".join(
+        f"{group} {value:.2f}" for group, value in profile.work_factor[precision].items())
+        for precision in ("fp32", "16bit"))
+
+
 def _cache_file() -> Path:
     from harness.record.environment import cpu_name
 
-    allocator = "|".join(os.environ.get(k, "") for k in STEADY_ALLOCATOR)
+    # OpenMP's wait policy too: threads that sleep between ops (PASSIVE, as the test suite sets)
+    # wake late, which slows a 2-thread step of small ops by up to half
+    allocator = "|".join(os.environ.get(k, "") for k in (*STEADY_ALLOCATOR, "OMP_WAIT_POLICY"))
     from harness.predict.step_time import VERSION as PREDICTOR  # its work factor is the predictor's
 
     key = f"{VERSION}|{PREDICTOR}|{cpu_name()}|{torch.get_num_threads()}|{torch.__version__}|{allocator}"
@@ -293,8 +319,7 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     p = cpu_profile(args.force)
     print(f"{p.name}: {p.source}")
-    print(f"per-op cost {p.per_op_s * 1e6:.1f} us; work factor fp32 {p.work_factor['fp32']:.2f}, "
-          f"bf16 {p.work_factor['16bit']:.2f}")
+    print(f"per-op cost {p.per_op_s * 1e6:.1f} us; work factors {factors_text(p)}")
     for dt, table in p.matmul_rate.items():
         for k, rates in zip(p.matmul_inner, table):
             print(f"matmul {dt:>5} inner {int(k):>4}: " + ", ".join(f"{int(o)}: {r / 1e9:.0f}" for o, r in

@@ -34,6 +34,7 @@ are not recorded.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -171,12 +172,16 @@ def _key(t: torch.Tensor):
 
 
 class OpCosts(TorchDispatchMode):
-    """Record the cost of every op while active; `optimizer()` marks the optimizer's ops."""
+    """Record the cost of every op while active; `optimizer()` marks the optimizer's ops. With
+    `timed=True` (real tensors on a CPU, where each op runs to its end before the next), it also
+    records each op's wall seconds, the kernel alone: `seconds()`, one entry per row of `table()`."""
 
-    def __init__(self):
+    def __init__(self, timed: bool = False):
         super().__init__()
         self._rows: list[tuple] = []
         self._in_optimizer = False
+        self._timed = timed
+        self._seconds: list[float] = []
 
     @contextlib.contextmanager
     def optimizer(self):
@@ -192,11 +197,14 @@ class OpCosts(TorchDispatchMode):
         if packet in _MULTI_PASS and func in decomposition_table:
             with self:  # each pass recorded as the op it is
                 return decomposition_table[func](*args, **kwargs)
+        t0 = time.perf_counter() if self._timed else 0.0
         out = func(*args, **kwargs)
+        elapsed = time.perf_counter() - t0 if self._timed else 0.0
         name = packet.__name__
         foreach = name.startswith("_foreach_")
         if func.namespace != "aten":  # prim.device and the like
             return out
+        self._seconds.append(elapsed)
         if func.is_view or packet in _NO_KERNEL:
             self._rows.append((VIEW, 0.0, 0.0, 0.0, False, 0.0, STREAM, 0.0, False, 0.0))
             return out
@@ -246,3 +254,7 @@ class OpCosts(TorchDispatchMode):
 
     def table(self) -> OpTable:
         return OpTable.of(self._rows)
+
+    def seconds(self) -> np.ndarray:
+        """Each recorded op's wall seconds (zeros unless `timed`)."""
+        return np.asarray(self._seconds, dtype=np.float64)

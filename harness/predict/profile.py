@@ -106,9 +106,10 @@ class MeasuredProfile(Profile):
     matmul_rate: dict = field(default_factory=dict)  # "16bit" / "fp32" -> rows (inner) of rates (outputs)
     attention_flops: tuple[float, ...] = ()
     attention_rate: dict = field(default_factory=dict)  # "16bit" / "fp32" [+ "_backward"] -> rate at each point
-    # measured / predicted work of a reference training step ("16bit", "fp32"): what a real step's
-    # cold caches and uneven shapes cost beyond the microbenchmarks (cpu_profile.reference_factors)
-    work_factor: dict = field(default_factory=lambda: {"16bit": 1.0, "fp32": 1.0})
+    # "16bit" / "fp32" -> step_time.FACTOR_GROUPS -> measured / predicted work of that group's ops
+    # in a reference training step: what a real step's cold caches, broadcasts and strided
+    # operands cost beyond the microbenchmarks (cpu_profile.reference_factors)
+    work_factor: dict = field(default_factory=lambda: {p: {"matmul": 1.0, "other": 1.0} for p in ("16bit", "fp32")})
 
     def _grid_rate(self, inner: np.ndarray, outputs: np.ndarray, table) -> np.ndarray:
         table = np.log(np.asarray(table))

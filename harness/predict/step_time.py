@@ -5,10 +5,13 @@ For each op of the traced step (harness/predict/op_costs.py), on a device's prof
 
   work  = max(FLOPs / matmul rate at the op's FLOPs,      (attention at a fraction of it)
               bytes / bandwidth rate at the op's bytes)
-  CPU:  time = the per-op dispatch cost + work x the profile's work factor
-               (every op waits for the one before; the factor, measured on a reference step
-               of a model none of the checks uses, is what cold caches and uneven shapes cost
-               a real step beyond the microbenchmarks)
+  CPU:  time = the per-op dispatch cost + work x the profile's work factor of the op's group
+               (every op waits for the one before; two groups, matmuls and all other ops: each
+               factor is what that group's ops took, timed one by one in a reference step of a
+               model none of the checks uses, over what the microbenchmarks predict for them:
+               cold caches, broadcasts, strided operands. The fused attention kernel, which the
+               reference step does not run, is taken at its microbenchmark: factor 1; a step in
+               bf16 takes the factors measured under bf16 autocast for every op, fp32 or not)
   GPU:  time = max(work, launches x the host's cost per kernel launch)
                (the host runs ahead, so a kernel shorter than the host's cost per op leaves the
                GPU waiting; views launch nothing)
@@ -30,7 +33,21 @@ import numpy as np
 from harness.predict.op_costs import ATTENTION, CLASSES, FOREACH_TENSORS_PER_LAUNCH, MATMUL, OPTIMIZER, VIEW, OpTable
 from harness.predict.profile import Profile
 
-VERSION = "trace-roofline-3"  # the predictor's version, recorded in every row it predicts
+FACTOR_GROUPS = ("matmul", "other")  # a CPU's work factor per group; fused attention and views: none
+
+
+def factor_groups(ops: OpTable) -> np.ndarray:
+    """Each op's index into FACTOR_GROUPS, -1 for the ops taken as their microbenchmark says
+    (the fused attention kernel) or free (views)."""
+    group = np.full(len(ops), 1, dtype=np.int8)
+    group[ops.cls == MATMUL] = 0
+    group[(ops.cls == ATTENTION) | (ops.cls == VIEW)] = -1
+    return group
+
+VERSION = "trace-roofline-4"  # the predictor's version, recorded in every row it predicts
+# 4: CPU only (a GPU's predictions are those of 3): a work factor per group (matmuls, other ops)
+#    from a reference step's ops timed one by one, not one factor from the whole step's time;
+#    the fused attention kernel at its microbenchmark; the matmul grid measured up to 2e10 FLOPs
 # 3: CPU costs (dropout's in-place masks at their bytes, _safe_softmax as its passes); a GPU step
 #    holds two cuBLAS workspaces (forward's and backward's threads), not one
 
@@ -53,7 +70,12 @@ def op_seconds(ops: OpTable, profile: Profile) -> tuple[np.ndarray, np.ndarray]:
     view = ops.cls == VIEW
     work[view] = 0.0
     if profile.kind == "cpu":
-        work = work * np.where(ops.sixteen_bit, profile.work_factor["16bit"], profile.work_factor["fp32"])
+        # a step that computes in 16 bits anywhere (bf16 autocast or weights) takes the 16-bit
+        # factors for all its ops, as they were measured: on a step under bf16 autocast
+        factors = profile.work_factor["16bit" if ops.sixteen_bit.any() else "fp32"]
+        group = factor_groups(ops)
+        for i, name in enumerate(FACTOR_GROUPS):
+            work[group == i] *= factors[name]
         host = np.full(len(ops), profile.per_op_s)
         return work + host, host
     launches = np.where(ops.foreach_tensors > 0, np.ceil(ops.foreach_tensors / FOREACH_TENSORS_PER_LAUNCH),

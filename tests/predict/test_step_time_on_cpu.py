@@ -1,10 +1,10 @@
 """The step-time model checked on the CPU, as memory is: real training steps of the harness's
 models are timed, and the same steps traced on fake tensors and costed on this CPU's measured
 profile (harness/predict/cpu_profile.py) land near them: the median cell within 15 %, every
-cell within 30 %. The aim is 20 % for every cell, which the benchmark reaches alone (Intel Xeon,
-native bf16: all 80 cells of one and two threads within 20 %, median 5.8 %); in the suite the
-other worker shares the machine while the profile is measured beside the steps, and put cells
-at up to -23 % (median 10.9 %) in one full suite run, so the bounds keep a margin. A
+cell within 30 %. The aim is 20 % for every cell, which the benchmark nearly reaches alone (Intel
+Xeon, native bf16, trace-roofline-4: 79 of 80 cells of one and two threads within 20 %, median
+7.2-9.3 %); in the suite the other worker shares the machine while the profile is measured
+beside the steps, so the bounds keep a margin. A
 BERT-style (MiniLM) and a LLaMA-style model, full fine-tuning, LoRA, (IA)3, prompt tuning and
 P-tuning v2, fp32 and bf16, batch 4 and 16: the benchmark's test set (each value at least
 twice), in its own process with one thread, its profile measured afresh beside the steps (the
