@@ -191,9 +191,9 @@ def bandwidth_rates(kind: str) -> list[float]:
 def reference_factors(profile: MeasuredProfile, reps: int = 10) -> dict[str, dict[str, float]]:
     """Measured / predicted work of each group of ops (step_time.FACTOR_GROUPS) in a reference
     training step, in fp32 and under bf16 autocast (all of the step's ops, those autocast keeps
-    in fp32 too, as step_time applies them): a GPT-2 built from a small config (4 layers of 256, vocabulary 8,192,
-    batch 4 x 128), an architecture none of the checks uses, so that no check is judged on what
-    it was fitted to. Each op is timed on its own (the kernel alone; the per-op dispatch cost is
+    in fp32 too, as step_time applies them): a GPT-2 built from a small config (4 layers of 256,
+    vocabulary 8,192, batch 4 x 128), an architecture none of the checks uses, so that no check
+    is judged on what it was fitted to. Each op is timed on its own (the kernel alone; the per-op dispatch cost is
     the profile's apart), its best of `reps` steps."""
     from dataclasses import replace
 
@@ -265,10 +265,10 @@ def _cache_file() -> Path:
 
     # OpenMP's wait policy too: threads that sleep between ops (PASSIVE, as the test suite sets)
     # wake late, which slows a 2-thread step of small ops by up to half
-    allocator = "|".join(os.environ.get(k, "") for k in (*STEADY_ALLOCATOR, "OMP_WAIT_POLICY"))
+    settings = "|".join(os.environ.get(k, "") for k in (*STEADY_ALLOCATOR, "OMP_WAIT_POLICY"))
     from harness.predict.step_time import VERSION as PREDICTOR  # its work factor is the predictor's
 
-    key = f"{VERSION}|{PREDICTOR}|{cpu_name()}|{torch.get_num_threads()}|{torch.__version__}|{allocator}"
+    key = f"{VERSION}|{PREDICTOR}|{cpu_name()}|{torch.get_num_threads()}|{torch.__version__}|{settings}"
     return CACHE / f"cpu-profile-{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 

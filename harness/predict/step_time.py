@@ -44,6 +44,7 @@ def factor_groups(ops: OpTable) -> np.ndarray:
     group[(ops.cls == ATTENTION) | (ops.cls == VIEW)] = -1
     return group
 
+
 VERSION = "trace-roofline-4"  # the predictor's version, recorded in every row it predicts
 # 4: CPU only (a GPU's predictions are those of 3): a work factor per group (matmuls, other ops)
 #    from a reference step's ops timed one by one, not one factor from the whole step's time;
